@@ -1,0 +1,5 @@
+import sys
+
+from gitxds.cli import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""The internal model between config and every output. See :mod:`gitxds.ir.model`."""
+
+from gitxds.ir.model import *  # noqa: F403
+from gitxds.ir.model import __all__ as _model_all
+
+__all__ = list(_model_all)

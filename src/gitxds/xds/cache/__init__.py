@@ -1,0 +1,1 @@
+"""gitxds.xds.cache."""
