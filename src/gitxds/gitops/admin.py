@@ -1,0 +1,120 @@
+"""The admin HTTP endpoint: health, readiness, Prometheus metrics, status, config dump, sync.
+
+Binds to loopback by default; ``token`` requires ``Authorization: Bearer <token>`` on every path
+except the probes (``/healthz``, ``/readyz``), so kubelets need no secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+
+class AdminBackend(Protocol):
+    """What the admin endpoint reads; implemented by the serve loop."""
+
+    registry: CollectorRegistry
+
+    def ready(self) -> bool: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def config_dump(self, gateway: str) -> dict[str, Any] | None: ...
+
+    def gateways(self) -> tuple[str, ...]: ...
+
+    async def sync(self) -> dict[str, Any]: ...
+
+
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, indent=2, sort_keys=False) + "\n",
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _bearer_guard(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path not in _PROBES:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _json({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    return guard
+
+
+def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[_bearer_guard(token)] if token else [])
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        if backend.ready():
+            return web.Response(text="ready\n")
+        return web.Response(text="not ready: no config has been served yet\n", status=503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(backend.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def status(_: web.Request) -> web.Response:
+        return _json(backend.status())
+
+    async def config_dump(request: web.Request) -> web.Response:
+        gateway = request.query.get("gateway")
+        if not gateway:
+            return _json({"error": "name a gateway: ?gateway=NAME", "gateways": backend.gateways()}, 400)
+        dump = backend.config_dump(gateway)
+        if dump is None:
+            return _json({"error": f"no gateway named {gateway!r}", "gateways": backend.gateways()}, 404)
+        return _json(dump)
+
+    async def sync(_: web.Request) -> web.Response:
+        return _json(await backend.sync())
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/status", status)
+    app.router.add_get("/config_dump", config_dump)
+    app.router.add_post("/sync", sync)
+    return app
+
+
+class AdminServer:
+    def __init__(self, backend: AdminBackend, *, token: str | None = None) -> None:
+        self._app = build_app(backend, token=token)
+        self._runner: web.AppRunner | None = None
+        self.port: int = 0
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self._app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        logging.getLogger("gitxds.admin").info("admin endpoint on http://%s:%d", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,67 @@
+"""Ask a real Envoy binary whether it would accept a config, before any proxy is sent it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+
+@dataclass(frozen=True, slots=True)
+class EnvoyVerdict:
+    accepted: bool
+    message: str  # Envoy's own words when it rejects
+
+
+def find_envoy(explicit: str | None = None) -> str | None:
+    """The Envoy to validate with: ``explicit``, else the one beside this Python, else on PATH."""
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("envoy")
+
+
+async def validate_bootstrap(envoy: str, bootstrap: Message, timeout: float = 30.0) -> EnvoyVerdict:
+    """Run ``envoy --mode validate`` on a static bootstrap; the config is never started."""
+    doc = json_format.MessageToJson(bootstrap, preserving_proto_field_name=True)
+    with tempfile.TemporaryDirectory(prefix="gitxds-validate-") as tmp:
+        path = Path(tmp) / "bootstrap.json"
+        path.write_text(doc)
+        proc = await asyncio.create_subprocess_exec(
+            envoy,
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "critical",
+            "-c",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return EnvoyVerdict(False, f"envoy --mode validate timed out after {timeout:.0f}s")
+    text = out.decode(errors="replace").strip()
+    if proc.returncode == 0:
+        return EnvoyVerdict(True, "")
+    return EnvoyVerdict(False, _essential(text, str(path)))
+
+
+def _essential(text: str, path: str) -> str:
+    # Envoy prints the bootstrap path and a generic trailer; keep the line that explains the problem.
+    lines = [ln for ln in text.splitlines() if ln.strip() and path not in ln]
+    return " ".join(lines[-3:]) if lines else "rejected by Envoy"

@@ -1,0 +1,77 @@
+"""What is served, what was refused and why: the state behind ``/status`` and ``gitxds status``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitxds.errors import Diagnostic
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt to serve a version of the config (a commit, or a content hash outside Git)."""
+
+    version: str
+    at: float
+    accepted: bool
+    trigger: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+    build_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "at": _iso(self.at),
+            "result": "served" if self.accepted else "rejected",
+            "trigger": self.trigger,
+            "build_seconds": round(self.build_seconds, 6),
+            "diagnostics": [diagnostic_json(d) for d in self.diagnostics],
+        }
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "file": d.file,
+        "line": d.line,
+        "path": d.path,
+        "reason": d.reason.value,
+        "message": d.message,
+        "severity": d.severity.value,
+        "text": str(d),
+    }
+
+
+@dataclass(slots=True)
+class ConfigStatus:
+    """Mutable record owned by the reconciler; read by the admin endpoint."""
+
+    config_dir: str
+    served: Attempt | None = None
+    last_attempt: Attempt | None = None
+    last_rejected: Attempt | None = None
+    gateways: tuple[str, ...] = ()
+    snapshot_versions: dict[str, str] = field(default_factory=dict)  # gateway -> snapshot version
+
+    def record(self, attempt: Attempt) -> None:
+        self.last_attempt = attempt
+        if attempt.accepted:
+            self.served = attempt
+        else:
+            self.last_rejected = attempt
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config_dir": self.config_dir,
+            "served": self.served.to_json() if self.served else None,
+            "last_attempt": self.last_attempt.to_json() if self.last_attempt else None,
+            "last_rejected": self.last_rejected.to_json() if self.last_rejected else None,
+            "gateways": [
+                {"name": g, "snapshot_version": self.snapshot_versions.get(g)} for g in self.gateways
+            ],
+        }
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

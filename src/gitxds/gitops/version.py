@@ -1,0 +1,35 @@
+"""What version of the config is being served: the commit, or a content hash outside Git."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from gitxds.gitops.gitcmd import GitError, run_git, work_tree_root
+
+
+def content_hash(files: Iterable[tuple[str, bytes]]) -> str:
+    """A short stable hash of (relative path, content) pairs, independent of their order."""
+    digest = hashlib.sha256()
+    for relpath, data in sorted(files):
+        digest.update(relpath.encode())
+        digest.update(b"\0")
+        digest.update(hashlib.sha256(data).digest())
+    return "sha256:" + digest.hexdigest()[:12]
+
+
+def git_version(config_dir: Path) -> str | None:
+    """``<commit sha>`` or ``<commit sha>-dirty`` when the config dir is in a Git work tree, else None.
+
+    Only changes below ``config_dir`` make it dirty: other parts of a monorepo don't matter here.
+    """
+    root = work_tree_root(config_dir)
+    if root is None:
+        return None
+    try:
+        sha = run_git(config_dir, "rev-parse", "HEAD")
+        dirty = run_git(config_dir, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    except GitError:
+        return None  # a repository with no commit yet
+    return f"{sha}-dirty" if dirty else sha

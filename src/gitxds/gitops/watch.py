@@ -1,0 +1,73 @@
+"""Watch a config directory and turn bursts of file events into single reload requests.
+
+Handles how config really changes on disk: editors that write a temp file and rename it over the
+original, ``git checkout``/``pull`` touching many files at once, and git-sync's atomic swap of a
+symlink (the config dir is a link whose target is replaced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import watchfiles
+
+
+def _relevant(change: watchfiles.Change, path: str) -> bool:
+    name = os.path.basename(path)
+    # Editors' swap and backup files never hold config; .git internals are not config either.
+    if name.endswith(("~", ".swp", ".swx", ".tmp")) or name.startswith(".#"):
+        return False
+    return f"{os.sep}.git{os.sep}" not in path
+
+
+class ConfigWatcher:
+    """Calls ``on_change()`` once per burst of changes below ``config_dir``.
+
+    ``quiet_ms``: a burst ends after this long without events (the short debounce).
+    ``max_delay_ms``: a steady stream of writes still triggers a reload at least this often.
+    """
+
+    def __init__(
+        self,
+        config_dir: Path,
+        on_change: Callable[[], Awaitable[None]],
+        *,
+        quiet_ms: int = 20,
+        max_delay_ms: int = 500,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.config_dir = config_dir
+        self._on_change = on_change
+        self._quiet_ms = quiet_ms
+        self._max_delay_ms = max_delay_ms
+        self._log = logger or logging.getLogger("gitxds.watch")
+
+    def _watched_paths(self) -> list[Path]:
+        target = self.config_dir.resolve()
+        paths = [target]
+        if self.config_dir.is_symlink():
+            # The link itself is replaced on a git-sync swap: watch the folder that holds it.
+            paths.append(self.config_dir.absolute().parent)
+        return paths
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch until ``stop`` is set, re-arming when the symlinked target changes."""
+        while not stop.is_set():
+            target = self.config_dir.resolve()
+            async for _changes in watchfiles.awatch(
+                *self._watched_paths(),
+                watch_filter=_relevant,
+                debounce=self._max_delay_ms,
+                step=self._quiet_ms,
+                stop_event=stop,
+                recursive=True,
+                force_polling=False,
+            ):
+                await self._on_change()
+                if self.config_dir.resolve() != target:
+                    self._log.info("config dir now points at %s", self.config_dir.resolve())
+                    break  # re-arm on the new target
