@@ -1,0 +1,87 @@
+"""Shared e2e fixtures: real Envoy processes, real upstream servers, config directories.
+
+Every test in e2e/ is marked ``e2e``. A missing Envoy binary fails the session loudly (no skips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import EnvoyProcess, UpstreamServer, envoy_binary
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    e2e_root = Path(__file__).parent
+    for item in items:
+        if e2e_root in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def envoy_path() -> Path:
+    """The virtualenv's Envoy; raises (never skips) when it is missing."""
+    return envoy_binary()
+
+
+UpstreamFactory = Callable[..., UpstreamServer]
+EnvoyFactory = Callable[..., EnvoyProcess]
+
+
+def _upstream_factory(started: list[UpstreamServer]) -> UpstreamFactory:
+    def make(name: str, **behaviour: Any) -> UpstreamServer:
+        server = UpstreamServer(name, **behaviour).start()
+        started.append(server)
+        return server
+
+    return make
+
+
+def _envoy_factory(started: list[EnvoyProcess], workdir: Path, envoy_path: Path) -> EnvoyFactory:
+    def make(bootstrap: Any, **kwargs: Any) -> EnvoyProcess:
+        envoy = EnvoyProcess(bootstrap, workdir, **kwargs)
+        started.append(envoy)
+        return envoy.start()
+
+    return make
+
+
+@pytest.fixture
+def upstreams() -> Iterator[UpstreamFactory]:
+    """``upstreams("name", **behaviour)`` starts an UpstreamServer, stopped after the test."""
+    started: list[UpstreamServer] = []
+    yield _upstream_factory(started)
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_upstreams() -> Iterator[UpstreamFactory]:
+    """Module-scoped ``upstreams``."""
+    started: list[UpstreamServer] = []
+    yield _upstream_factory(started)
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def envoy_factory(tmp_path: Path, envoy_path: Path) -> Iterator[EnvoyFactory]:
+    """``envoy_factory(bootstrap, **kwargs)`` starts an EnvoyProcess (ready), stopped after the test."""
+    started: list[EnvoyProcess] = []
+    yield _envoy_factory(started, tmp_path, envoy_path)
+    for envoy in started:
+        envoy.stop()
+
+
+@pytest.fixture(scope="module")
+def module_envoy_factory(
+    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path
+) -> Iterator[EnvoyFactory]:
+    """Module-scoped ``envoy_factory``."""
+    started: list[EnvoyProcess] = []
+    yield _envoy_factory(started, tmp_path_factory.mktemp("envoy"), envoy_path)
+    for envoy in started:
+        envoy.stop()

@@ -1,0 +1,289 @@
+"""A real HTTP/1.1 upstream server in a background thread, whose behaviour tests change at run time.
+
+Every response names the server: header ``x-upstream: NAME`` and a JSON body
+``{"backend": NAME, "path": ..., "method": ..., "headers": {...}}``. Every request is recorded
+(``requests``), health-check requests separately (``health_checks``).
+
+Behaviour (``UpstreamServer.behaviour``, replaced atomically with ``configure(...)``):
+
+* ``fail_status`` with ``fail_mode`` ``"always"`` / ``"first"`` (the first ``fail_count`` requests
+  after ``configure``) / ``"alternate"`` (every other request, starting with a failure);
+* ``delay`` seconds before answering;
+* ``hold``: requests block until ``release()`` (or ``stop()``): connections stay open, for circuit
+  breakers;
+* ``healthy``: the answer on ``health_path`` (200 or 503);
+* ``close_connection``: answer then close (no keep-alive).
+
+A request may also ask for itself (query parameters, so tests sharing a server do not interfere):
+``?status=503``, ``?delay=0.5``. Server-sent events: ``GET /sse?interval=0.5&duration=10`` streams
+``text/event-stream`` events every ``interval`` seconds for ``duration`` seconds (``silent_after=N``
+sends N events then goes quiet, keeping the connection open until ``duration`` passes);
+``POST /v1/chat/completions`` with ``{"stream": true}`` streams OpenAI-style ``chat.completion.chunk``
+events the same way (``interval``/``duration`` from the query or the server's ``sse_interval`` /
+``sse_duration``) and ends with ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from harness.ports import LOOPBACK
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    fail_status: int | None = None
+    fail_mode: str = "always"  # always | first | alternate
+    fail_count: int = 1
+    delay: float = 0.0
+    hold: bool = False
+    healthy: bool = True
+    health_path: str = "/healthz"
+    close_connection: bool = False
+    sse_interval: float = 0.5
+    sse_duration: float = 2.0
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names; the last value wins for repeated names
+    body: bytes
+    received_at: float = field(default_factory=time.monotonic)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        owner = self.server.owner
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        behaviour = owner.behaviour
+        if url.path == behaviour.health_path:
+            owner._record_health_check()
+            self._send_json(200 if behaviour.healthy else 503, {"healthy": behaviour.healthy})
+            return
+        status = owner._record(RecordedRequest(self.command, self.path, headers, body))
+        if behaviour.hold:
+            owner._released.wait(timeout=30)
+        delay = float(query.get("delay", behaviour.delay))
+        if delay:
+            time.sleep(delay)
+        if "status" in query:
+            status = int(query["status"])
+        if url.path == "/sse" and status == 200:
+            self._stream_sse(query, behaviour, openai=False)
+            return
+        if url.path == "/v1/chat/completions" and status == 200 and _wants_stream(body):
+            self._stream_sse(query, behaviour, openai=True)
+            return
+        payload = {"backend": owner.name, "path": self.path, "method": self.command, "headers": headers}
+        self._send_json(status, payload, close=behaviour.close_connection)
+
+    def _send_json(self, status: int, payload: dict[str, Any], close: bool = False) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-upstream", self.server.owner.name)
+        if close:
+            self.send_header("connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _stream_sse(self, query: dict[str, str], behaviour: Behaviour, openai: bool) -> None:
+        interval = float(query.get("interval", behaviour.sse_interval))
+        duration = float(query.get("duration", behaviour.sse_duration))
+        silent_after = int(query["silent_after"]) if "silent_after" in query else None
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-upstream", self.server.owner.name)
+        self.end_headers()
+        started = time.monotonic()
+        sent = 0
+        try:
+            while time.monotonic() - started < duration and not self.server.owner._stopping.is_set():
+                if silent_after is None or sent < silent_after:
+                    self._write_chunk(_sse_event(self.server.owner.name, sent, openai))
+                    sent += 1
+                time.sleep(interval)
+            if openai:
+                self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+def _wants_stream(body: bytes) -> bool:
+    try:
+        return bool(json.loads(body or b"{}").get("stream"))
+    except (ValueError, AttributeError):
+        return False
+
+
+def _sse_event(name: str, index: int, openai: bool) -> bytes:
+    if openai:
+        chunk = {
+            "id": f"chatcmpl-{name}",
+            "object": "chat.completion.chunk",
+            "model": name,
+            "choices": [{"index": 0, "delta": {"content": f"token{index} "}, "finish_reason": None}],
+        }
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+    return f"id: {index}\nevent: tick\ndata: {json.dumps({'backend': name, 'n': index})}\n\n".encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, owner: UpstreamServer, port: int) -> None:
+        self.owner = owner
+        super().__init__((LOOPBACK, port), _Handler)
+
+
+class UpstreamServer:
+    """``UpstreamServer("chat-v1").start()``; ``.port``; ``.requests``; ``.configure(...)``; ``.stop()``."""
+
+    def __init__(self, name: str, port: int = 0, **behaviour: Any) -> None:
+        self.name = name
+        self.behaviour = Behaviour(**behaviour)
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._health_checks = 0
+        self._since_configure = 0
+        self._released = threading.Event()
+        self._stopping = threading.Event()
+        self._server = _Server(self, port)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._serve, name=f"upstream-{name}", daemon=True)
+
+    def _serve(self) -> None:
+        self._server.serve_forever(poll_interval=0.05)
+
+    def start(self) -> UpstreamServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> UpstreamServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- behaviour ---------------------------------------------------------------------------------
+
+    def configure(self, **changes: Any) -> None:
+        """Change behaviour (fields of ``Behaviour``); restarts the ``first N`` / ``alternate`` count."""
+        with self._lock:
+            self.behaviour = dataclasses.replace(self.behaviour, **changes)
+            self._since_configure = 0
+            if self.behaviour.hold:
+                self._released.clear()
+            else:
+                self._released.set()
+
+    def release(self) -> None:
+        """Let held requests answer (and stop holding new ones)."""
+        self.configure(hold=False)
+
+    def reset(self) -> None:
+        """Forget recorded requests and restore the default behaviour."""
+        with self._lock:
+            self._requests.clear()
+            self._health_checks = 0
+        self.configure(**dataclasses.asdict(Behaviour()))
+
+    # -- observations ------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def hits(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    @property
+    def health_checks(self) -> int:
+        with self._lock:
+            return self._health_checks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._health_checks = 0
+
+    def _record(self, request: RecordedRequest) -> int:
+        """Record a request and decide its status from the behaviour."""
+        with self._lock:
+            self._requests.append(request)
+            index = self._since_configure
+            self._since_configure += 1
+            behaviour = self.behaviour
+        if behaviour.fail_status is None:
+            return 200
+        if behaviour.fail_mode == "first":
+            return behaviour.fail_status if index < behaviour.fail_count else 200
+        if behaviour.fail_mode == "alternate":
+            return behaviour.fail_status if index % 2 == 0 else 200
+        return behaviour.fail_status
+
+    def _record_health_check(self) -> None:
+        with self._lock:
+            self._health_checks += 1
