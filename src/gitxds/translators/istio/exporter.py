@@ -1,0 +1,113 @@
+"""ir.Model -> Istio documents, in a stable order, with a finding for everything not carried over."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gitxds import ir
+from gitxds.translators.istio.authz import RuleUse, authorization_policy, extension_provider
+from gitxds.translators.istio.destinationrule import destination_rule, service_entry
+from gitxds.translators.istio.findings import Finding, Findings
+from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
+from gitxds.translators.istio.hosts import Placement, group_backends
+from gitxds.translators.istio.ratelimit import RouteUse, local_rate_limit_filter, report_global
+from gitxds.translators.istio.values import Document
+from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
+
+__all__ = ["KIND_ORDER", "ExportResult", "export"]
+
+KIND_ORDER = (
+    "Gateway",
+    "ServiceEntry",
+    "DestinationRule",
+    "VirtualService",
+    "AuthorizationPolicy",
+    "EnvoyFilter",
+)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """``mesh_config`` is the meshConfig fragment the documents rely on (empty when none is needed)."""
+
+    documents: list[Document]
+    findings: list[Finding]
+    mesh_config: Document = field(default_factory=dict)
+
+
+def export(
+    model: ir.Model, namespace: str = "default", gateway_selector: Mapping[str, str] | None = None
+) -> ExportResult:
+    """Istio equivalents of ``model``; ``gateway_selector`` labels the Istio gateway pods to configure."""
+    findings = Findings()
+    groups = group_backends(model.backends)
+    placements = {b.name: g.placement(b) for g in groups for b in g.backends}
+    selector = gateway_selector or DEFAULT_GATEWAY_SELECTOR
+    rate_uses, auth_uses = _policy_uses(model, findings)
+    documents = [gateway(gw, model, namespace, gateway_selector, findings) for gw in model.gateways]
+    documents += [
+        service_entry(g, namespace)
+        for g in groups
+        if not isinstance(g.backends[0].endpoints, ir.KubernetesEndpoints)
+    ]
+    documents += [destination_rule(g, namespace, findings) for g in groups]
+    named_rules = frozenset(rule.name for _, _, rule in _rules(model) if _is_local(model, rule))
+    documents += [
+        virtual_service(r, model, placements, namespace, named_rules=named_rules, findings=findings)
+        for r in model.routes
+    ]
+    documents += [
+        authorization_policy(model.auth_policy(name), uses, namespace, selector, findings)
+        for name, uses in auth_uses.items()
+    ]
+    if rate_uses:
+        documents.append(local_rate_limit_filter(rate_uses, namespace, selector, findings))
+    providers = _extension_providers(model, auth_uses, placements, findings)
+    return ExportResult(
+        documents=sorted(documents, key=_document_order),
+        findings=findings.sorted(),
+        mesh_config={"extensionProviders": providers} if providers else {},
+    )
+
+
+def _document_order(document: Document) -> tuple[int, str]:
+    return KIND_ORDER.index(document["kind"]), document["metadata"]["name"]
+
+
+def _rules(model: ir.Model) -> list[RuleUse]:
+    return [(route, index, rule) for route in model.routes for index, rule in enumerate(route.rules)]
+
+
+def _is_local(model: ir.Model, rule: ir.Rule) -> bool:
+    if rule.rate_limit is None:
+        return False
+    return model.rate_limit_policy(rule.rate_limit).mode is ir.RateLimitMode.LOCAL
+
+
+def _policy_uses(model: ir.Model, findings: Findings) -> tuple[list[RouteUse], dict[str, list[RuleUse]]]:
+    for policy in model.rate_limit_policies:
+        if policy.mode is ir.RateLimitMode.GLOBAL:
+            report_global(policy, findings)
+    rate_uses: list[RouteUse] = []
+    auth_uses: dict[str, list[RuleUse]] = {}
+    for route, index, rule in _rules(model):
+        if _is_local(model, rule):
+            assert rule.rate_limit is not None
+            rate_uses.append((http_route_name(route, index), model.rate_limit_policy(rule.rate_limit)))
+        if rule.auth is not None:
+            auth_uses.setdefault(rule.auth, []).append((route, index, rule))
+    return rate_uses, dict(sorted(auth_uses.items()))
+
+
+def _extension_providers(
+    model: ir.Model,
+    auth_uses: Mapping[str, list[RuleUse]],
+    placements: Mapping[str, Placement],
+    findings: Findings,
+) -> list[Document]:
+    return [
+        extension_provider(policy, placements[policy.ext_authz.backend], findings)
+        for policy in model.auth_policies
+        if policy.name in auth_uses
+    ]
