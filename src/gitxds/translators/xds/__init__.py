@@ -1,1 +1,48 @@
-"""gitxds.translators.xds."""
+"""IR -> Envoy v3 resources: one small pure builder per Envoy message; :mod:`.gateway` composes them.
+
+Builders take only hashable values (IR objects, :class:`SecretValues`, :class:`FilterPlan`, tuples),
+so a cache can memoize each resource by its inputs and rebuild only what changed.
+"""
+
+from gitxds.translators.xds.bootstrap import XDS_CLUSTER, dynamic_bootstrap, static_bootstrap
+from gitxds.translators.xds.clusters import aggregate_cluster_for, aggregate_cluster_name, cluster_for
+from gitxds.translators.xds.documents import resource_documents
+from gitxds.translators.xds.endpoints import load_assignment_for, load_assignment_of
+from gitxds.translators.xds.filters import FilterPlan, filter_plan_for, http_filters_for
+from gitxds.translators.xds.gateway import hash_headers_for, translate_gateway
+from gitxds.translators.xds.listeners import listener_for, listener_name, route_configuration_name
+from gitxds.translators.xds.routes import (
+    BACKEND_HEADER,
+    route_configuration_for,
+    routes_for,
+    virtual_hosts_for,
+)
+from gitxds.translators.xds.secrets import REDACTED, SecretValues, UnknownSecretError, secret_for
+
+__all__ = [
+    "BACKEND_HEADER",
+    "REDACTED",
+    "XDS_CLUSTER",
+    "FilterPlan",
+    "SecretValues",
+    "UnknownSecretError",
+    "aggregate_cluster_for",
+    "aggregate_cluster_name",
+    "cluster_for",
+    "dynamic_bootstrap",
+    "filter_plan_for",
+    "hash_headers_for",
+    "http_filters_for",
+    "listener_for",
+    "listener_name",
+    "load_assignment_for",
+    "load_assignment_of",
+    "resource_documents",
+    "route_configuration_for",
+    "route_configuration_name",
+    "routes_for",
+    "secret_for",
+    "static_bootstrap",
+    "translate_gateway",
+    "virtual_hosts_for",
+]

@@ -1,0 +1,36 @@
+"""Envoy resources as plain documents (proto field names, ``Any`` resolved) for YAML / JSON output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from gitxds import typeurls
+
+__all__ = ["document_for", "resource_documents"]
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (``Any`` fields come back as OrderedDicts), so any YAML dumper takes them."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def document_for(message: Message) -> dict[str, Any]:
+    document: dict[str, Any] = _plain(MessageToDict(message, preserving_proto_field_name=True))
+    return document
+
+
+def resource_documents(resources: Mapping[str, Sequence[Message]]) -> dict[str, list[dict[str, Any]]]:
+    """``{"clusters": [...], "endpoints": [...], ...}`` in push order; empty types left out."""
+    return {
+        typeurls.SHORT_NAMES[type_url]: [document_for(message) for message in resources[type_url]]
+        for type_url in typeurls.PUSH_ORDER
+        if resources.get(type_url)
+    }

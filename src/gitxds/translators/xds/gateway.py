@@ -1,0 +1,92 @@
+"""The orchestrator: every Envoy resource one gateway's proxies need, composed from the builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from google.protobuf.message import Message
+
+from gitxds import ir, typeurls
+from gitxds.translators.xds.clusters import aggregate_cluster_for, cluster_for
+from gitxds.translators.xds.endpoints import load_assignment_for
+from gitxds.translators.xds.filters import filter_plan_for
+from gitxds.translators.xds.listeners import listener_for, route_configuration_name
+from gitxds.translators.xds.routes import route_configuration_for, routes_for, virtual_hosts_for
+from gitxds.translators.xds.secrets import SecretValues, secret_for
+
+__all__ = ["grpc_service_backends", "hash_headers_for", "routed_backends", "translate_gateway"]
+
+Resources = dict[str, list[Message]]
+
+
+def hash_headers_for(model: ir.Model, rule: ir.Rule) -> tuple[str, ...]:
+    """The ``hashOn`` headers of the rule's RING_HASH backends, for the route's hash policy."""
+    names = [b.backend for b in rule.backends] + list(rule.fallback)
+    headers = {model.backend(name).hash_on_header for name in names}
+    return tuple(sorted(header for header in headers if header is not None))
+
+
+def routed_backends(rules: Iterable[ir.Rule]) -> set[str]:
+    """Backends that rules send traffic to: primaries, fallbacks and mirrors."""
+    names: set[str] = set()
+    for rule in rules:
+        names.update(b.backend for b in rule.backends)
+        names.update(rule.fallback)
+        if rule.mirror is not None:
+            names.add(rule.mirror.backend)
+    return names
+
+
+def grpc_service_backends(model: ir.Model, rules: Iterable[ir.Rule]) -> set[str]:
+    """Backends Envoy itself calls over gRPC: ext_authz and rate limit services."""
+    names: set[str] = set()
+    for rule in rules:
+        if rule.auth is not None:
+            names.add(model.auth_policy(rule.auth).ext_authz.backend)
+        if rule.rate_limit is not None:
+            service = model.rate_limit_policy(rule.rate_limit).service
+            if service is not None:
+                names.add(service.backend)
+    return names
+
+
+def _by_name(resources: Iterable[Message], name_field: str = "name") -> list[Message]:
+    unique = {getattr(resource, name_field): resource for resource in resources}
+    return [unique[name] for name in sorted(unique)]
+
+
+def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] | None = None) -> Resources:
+    """Listeners, routes, clusters, endpoints and secrets for the proxies of ``gateway``.
+
+    ``secrets`` holds the values of ``SecretRef`` names; ``None`` renders every value as
+    ``<redacted>``. Each list is sorted by resource name; every key of ``gitxds.typeurls`` is present.
+    """
+    secret_values = SecretValues.of(secrets)
+    the_gateway = model.gateway(gateway)
+    routes = model.routes_for(gateway)
+    rules = [rule for route in routes for rule in route.rules]
+    plan = filter_plan_for(model, rules)
+    routes_by_rule = {
+        rule.name: routes_for(rule, plan, hash_headers_for(model, rule), secret_values) for rule in rules
+    }
+    virtual_hosts = virtual_hosts_for(routes, routes_by_rule)
+    grpc_services = grpc_service_backends(model, rules)
+    backends = [model.backend(name) for name in sorted(routed_backends(rules) | grpc_services)]
+    fallbacks = {(b.backend, rule.fallback) for rule in rules if rule.fallback for b in rule.backends}
+    clusters = [cluster_for(b, secret_values, grpc_service=b.name in grpc_services) for b in backends]
+    clusters += [aggregate_cluster_for(primary, fallback) for primary, fallback in fallbacks]
+    endpoints: list[ClusterLoadAssignment] = [
+        load_assignment_for(b) for b in backends if not isinstance(b.endpoints, ir.DnsEndpoints)
+    ]
+    tls_secrets = {listener.tls_secret for listener in the_gateway.listeners if listener.tls_secret}
+    return {
+        typeurls.LISTENER: _by_name(listener_for(the_gateway, lst, plan) for lst in the_gateway.listeners),
+        typeurls.ROUTE: _by_name(
+            route_configuration_for(route_configuration_name(gateway, lst), virtual_hosts)
+            for lst in the_gateway.listeners
+        ),
+        typeurls.CLUSTER: _by_name(clusters),
+        typeurls.ENDPOINT: _by_name(endpoints, "cluster_name"),
+        typeurls.SECRET: _by_name(secret_for(name, secret_values) for name in tls_secrets),
+    }

@@ -1,0 +1,239 @@
+"""RouteConfiguration builders: virtual hosts by hostname, one Envoy route per rule match.
+
+Within a virtual host, routes are ordered most specific first (exact path, then regex, then longer
+prefixes, then more header conditions); ties keep the order the user wrote. A virtual host for a
+hostname also carries, after its own rules, the rules of routes that accept any hostname.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption, RuntimeFractionalPercent
+from envoy.config.route.v3.route_components_pb2 import (
+    HeaderMatcher,
+    RetryPolicy,
+    Route,
+    RouteAction,
+    RouteMatch,
+    VirtualHost,
+    WeightedCluster,
+)
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from envoy.extensions.retry.host.previous_hosts.v3.previous_hosts_pb2 import PreviousHostsPredicate
+from envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2 import (
+    PreviousPrioritiesConfig,
+)
+from envoy.type.matcher.v3.regex_pb2 import RegexMatcher
+from envoy.type.matcher.v3.string_pb2 import StringMatcher
+
+from gitxds import ir
+from gitxds.translators.xds._proto import duration, fractional_percent, packed, uint32
+from gitxds.translators.xds.clusters import aggregate_cluster_name
+from gitxds.translators.xds.endpoints import BACKEND_METADATA_KEY, METADATA_NAMESPACE
+from gitxds.translators.xds.filters import FilterPlan, per_route_filter_configs_for
+from gitxds.translators.xds.headers import header_value_options_for
+from gitxds.translators.xds.secrets import SecretValues
+
+__all__ = [
+    "ANY_HOST",
+    "BACKEND_HEADER",
+    "FALLBACK_RETRY_ON",
+    "header_matcher_for",
+    "request_mirror_policies_for",
+    "retry_policy_for",
+    "route_action_for",
+    "route_configuration_for",
+    "route_match_for",
+    "routes_for",
+    "virtual_hosts_for",
+    "weighted_clusters_for",
+]
+
+ANY_HOST = "*"
+# Names the Backend whose endpoint answered, read from the endpoint's metadata, so it is the real
+# backend even when an aggregate cluster failed over to a fallback.
+BACKEND_HEADER = "x-gitxds-backend"
+FALLBACK_RETRY_ON = ("5xx", "reset", "connect-failure", "refused-stream")
+
+
+def _string_matcher_for(kind: ir.HeaderMatchKind, value: str) -> StringMatcher:
+    if kind is ir.HeaderMatchKind.EXACT:
+        return StringMatcher(exact=value)
+    if kind is ir.HeaderMatchKind.PREFIX:
+        return StringMatcher(prefix=value)
+    return StringMatcher(safe_regex=RegexMatcher(regex=value))
+
+
+def header_matcher_for(match: ir.HeaderMatch) -> HeaderMatcher:
+    if match.kind is ir.HeaderMatchKind.PRESENT:
+        return HeaderMatcher(name=match.name, present_match=True, invert_match=match.invert)
+    return HeaderMatcher(
+        name=match.name, string_match=_string_matcher_for(match.kind, match.value), invert_match=match.invert
+    )
+
+
+def _method_matcher_for(methods: tuple[str, ...]) -> HeaderMatcher:
+    if len(methods) == 1:
+        return HeaderMatcher(name=":method", string_match=StringMatcher(exact=methods[0]))
+    regex = "^(" + "|".join(methods) + ")$"
+    return HeaderMatcher(name=":method", string_match=StringMatcher(safe_regex=RegexMatcher(regex=regex)))
+
+
+def route_match_for(match: ir.Match) -> RouteMatch:
+    route_match = RouteMatch(headers=[header_matcher_for(header) for header in match.headers])
+    path = match.path
+    if path is None:
+        route_match.prefix = "/"
+    elif path.kind is ir.PathMatchKind.EXACT:
+        route_match.path = path.value
+    elif path.kind is ir.PathMatchKind.PREFIX:
+        route_match.prefix = path.value
+    else:
+        route_match.safe_regex.CopyFrom(RegexMatcher(regex=path.value))
+    if match.methods:
+        route_match.headers.append(_method_matcher_for(match.methods))
+    return route_match
+
+
+def _cluster_for_backend(backend: str, rule: ir.Rule) -> str:
+    return aggregate_cluster_name(backend, rule.fallback) if rule.fallback else backend
+
+
+def weighted_clusters_for(rule: ir.Rule) -> WeightedCluster:
+    return WeightedCluster(
+        clusters=[
+            WeightedCluster.ClusterWeight(name=_cluster_for_backend(b.backend, rule), weight=uint32(b.weight))
+            for b in rule.backends
+        ]
+    )
+
+
+def retry_policy_for(retry: ir.Retry | None, fallback: tuple[str, ...] = ()) -> RetryPolicy | None:
+    """The rule's retries; with a fallback, failed attempts move on to the next backend in line
+    (the next priority of the aggregate cluster), so at least one retry per fallback backend."""
+    if retry is None and not fallback:
+        return None
+    retry_on = list(retry.on) if retry is not None else []
+    retry_on += [condition for condition in FALLBACK_RETRY_ON if fallback and condition not in retry_on]
+    attempts = retry.attempts if retry is not None else 0
+    policy = RetryPolicy(retry_on=",".join(retry_on), num_retries=uint32(max(attempts, len(fallback))))
+    if retry is not None and retry.per_try_timeout_ms is not None:
+        policy.per_try_timeout.CopyFrom(duration(retry.per_try_timeout_ms))
+    policy.retry_host_predicate.add(
+        name="envoy.retry_host_predicates.previous_hosts", typed_config=packed(PreviousHostsPredicate())
+    )
+    policy.host_selection_retry_max_attempts = 3
+    if fallback:
+        policy.retry_priority.name = "envoy.retry_priorities.previous_priorities"
+        policy.retry_priority.typed_config.CopyFrom(packed(PreviousPrioritiesConfig(update_frequency=1)))
+    return policy
+
+
+def request_mirror_policies_for(mirror: ir.Mirror) -> list[RouteAction.RequestMirrorPolicy]:
+    fraction = RuntimeFractionalPercent(default_value=fractional_percent(mirror.percent))
+    return [RouteAction.RequestMirrorPolicy(cluster=mirror.backend, runtime_fraction=fraction)]
+
+
+def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteAction:
+    """``hash_headers``: the ``hashOn`` headers of the rule's RING_HASH backends."""
+    action = RouteAction()
+    if len(rule.backends) == 1:
+        action.cluster = _cluster_for_backend(rule.backends[0].backend, rule)
+    else:
+        action.weighted_clusters.CopyFrom(weighted_clusters_for(rule))
+    if rule.streaming is not None:
+        action.timeout.CopyFrom(duration(0))
+        action.idle_timeout.CopyFrom(duration(rule.streaming.idle_timeout_ms))
+    elif rule.timeout_ms is not None:
+        action.timeout.CopyFrom(duration(rule.timeout_ms))
+    retry = retry_policy_for(rule.retries, rule.fallback)
+    if retry is not None:
+        action.retry_policy.CopyFrom(retry)
+    if rule.mirror is not None:
+        action.request_mirror_policies.extend(request_mirror_policies_for(rule.mirror))
+    for header in hash_headers:
+        action.hash_policy.add(header=RouteAction.HashPolicy.Header(header_name=header))
+    return action
+
+
+def routes_for(
+    rule: ir.Rule, plan: FilterPlan, hash_headers: tuple[str, ...], secrets: SecretValues
+) -> list[Route]:
+    """One Envoy route per match of the rule (a rule without matches takes every request)."""
+    matches = rule.matches or (ir.Match(),)
+    template = Route(
+        route=route_action_for(rule, hash_headers),
+        typed_per_filter_config=per_route_filter_configs_for(rule, plan),
+        request_headers_to_add=header_value_options_for(rule.request_headers, secrets),
+        request_headers_to_remove=rule.request_headers.remove,
+        response_headers_to_add=header_value_options_for(rule.response_headers, secrets),
+        response_headers_to_remove=rule.response_headers.remove,
+    )
+    routes = []
+    for index, match in enumerate(matches):
+        route = Route()
+        route.CopyFrom(template)
+        route.name = rule.name if len(matches) == 1 else f"{rule.name}#{index}"
+        route.match.CopyFrom(route_match_for(match))
+        routes.append(route)
+    return routes
+
+
+def _specificity(match: ir.Match) -> tuple[int, int, int]:
+    """Sort key, smaller first: path kind, then longer path, then more conditions."""
+    conditions = len(match.headers) + bool(match.methods)
+    path = match.path
+    if path is None:
+        return (2, -1, -conditions)
+    rank = {ir.PathMatchKind.EXACT: 0, ir.PathMatchKind.REGEX: 1, ir.PathMatchKind.PREFIX: 2}[path.kind]
+    return (rank, -len(path.value), -conditions)
+
+
+def _ordered_routes(rules: Sequence[ir.Rule], routes_by_rule: dict[str, list[Route]]) -> list[Route]:
+    keyed = [
+        (_specificity(match), envoy_route)
+        for rule in rules
+        for match, envoy_route in zip(rule.matches or (ir.Match(),), routes_by_rule[rule.name], strict=True)
+    ]
+    return [envoy_route for _, envoy_route in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def virtual_hosts_for(
+    routes: Iterable[ir.Route], routes_by_rule: dict[str, list[Route]]
+) -> list[VirtualHost]:
+    """``routes_by_rule``: the Envoy routes already built for each rule, by rule name."""
+    routes = tuple(routes)
+    any_host_rules = [rule for route in routes if not route.hostnames for rule in route.rules]
+    hostnames = sorted({host for route in routes for host in route.hostnames})
+    hosts = []
+    for hostname in hostnames:
+        own = [rule for route in routes if hostname in route.hostnames for rule in route.rules]
+        hosts.append(
+            VirtualHost(
+                name=hostname,
+                domains=[hostname],
+                routes=_ordered_routes(own + any_host_rules, routes_by_rule),
+            )
+        )
+    if any_host_rules:
+        hosts.append(
+            VirtualHost(
+                name="any", domains=[ANY_HOST], routes=_ordered_routes(any_host_rules, routes_by_rule)
+            )
+        )
+    return hosts
+
+
+def route_configuration_for(name: str, virtual_hosts: Iterable[VirtualHost]) -> RouteConfiguration:
+    backend_header = HeaderValueOption(
+        header=HeaderValue(
+            key=BACKEND_HEADER, value=f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:{BACKEND_METADATA_KEY})%"
+        ),
+        append_action=HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
+    return RouteConfiguration(
+        name=name,
+        virtual_hosts=virtual_hosts,
+        response_headers_to_add=[backend_header],
+    )
