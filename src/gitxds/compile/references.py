@@ -1,0 +1,58 @@
+"""Name resolution between documents, with messages that list the names that do exist."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gitxds.config import Document
+from gitxds.config.document import did_you_mean
+from gitxds.config.yamlread import FieldPath
+from gitxds.errors import Diagnostic, Reason
+
+__all__ = ["References"]
+
+_UNKNOWN_REASONS = {
+    "Backend": Reason.UNKNOWN_BACKEND,
+    "Gateway": Reason.UNKNOWN_GATEWAY,
+    "RateLimitPolicy": Reason.UNKNOWN_RATE_LIMIT_POLICY,
+    "AuthPolicy": Reason.UNKNOWN_AUTH_POLICY,
+}
+_MAX_LISTED = 10
+
+
+@dataclass
+class References:
+    """Names that compiled per kind, and names that exist but were dropped (one compile run)."""
+
+    available: dict[str, set[str]] = field(default_factory=dict)
+    dropped: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, name: str) -> None:
+        self.available.setdefault(kind, set()).add(name)
+
+    def drop(self, kind: str, name: str) -> None:
+        self.dropped.setdefault(kind, set()).add(name)
+
+    def check(self, document: Document, path: FieldPath, kind: str, name: str) -> Diagnostic | None:
+        """``None`` when ``name`` resolves, else the diagnostic to report at ``path``."""
+        known = self.available.get(kind, set())
+        if name in known:
+            return None
+        if name in self.dropped.get(kind, set()):
+            message = f'{kind} "{name}" was dropped because of its own errors; fix it first'
+            return document.diagnostic(path, Reason.DEPENDENCY_DROPPED, message)
+        message = f'no {kind} named "{name}"{did_you_mean(name, known)} (known: {_listing(known)})'
+        return document.diagnostic(path, _UNKNOWN_REASONS[kind], message)
+
+    def check_all(self, document: Document, refs: Iterable[tuple[FieldPath, str, str]]) -> list[Diagnostic]:
+        found = (self.check(document, path, kind, name) for path, kind, name in refs)
+        return [diagnostic for diagnostic in found if diagnostic is not None]
+
+
+def _listing(names: set[str]) -> str:
+    if not names:
+        return "none"
+    ordered = sorted(names)
+    more = f", and {len(ordered) - _MAX_LISTED} more" if len(ordered) > _MAX_LISTED else ""
+    return ", ".join(ordered[:_MAX_LISTED]) + more

@@ -1,0 +1,54 @@
+"""The base of every schema model: frozen, strict, unknown keys rejected, camelCase keys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from gitxds.config.types import HeaderName, Ref
+
+__all__ = ["HeaderOps", "HeaderValue", "Model", "SecretRef"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, alias_generator=to_camel)
+
+
+class SecretRef(Model):
+    """``{secretRef: NAME}``: the value comes from the secret store, never from Git."""
+
+    secret_ref: Ref
+
+
+def _header_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "invalid_type",
+            'a header value is a string or {secretRef: NAME}; quote "{value}"',
+            {"value": str(value).lower()},
+        )
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        if set(value) != {"secretRef"} or not isinstance(value["secretRef"], str) or not value["secretRef"]:
+            raise PydanticCustomError(
+                "invalid_value",
+                "a header value is a string or {secretRef: NAME}, got keys {keys}",
+                {"keys": ", ".join(sorted(map(str, value))) or "none"},
+            )
+        return SecretRef.model_validate(value)
+    return value
+
+
+HeaderValue = Annotated[str | SecretRef, BeforeValidator(_header_value)]
+
+
+class HeaderOps(Model):
+    """``set`` overwrites, ``add`` appends, ``remove`` deletes."""
+
+    set: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    add: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    remove: list[HeaderName] = Field(default_factory=list)

@@ -1,0 +1,147 @@
+"""Pydantic validation errors -> :class:`Issue` with a reason code, a clean field path and a message."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import ErrorDetails
+
+from gitxds.config.document import Issue, did_you_mean
+from gitxds.config.yamlread import FieldPath, format_path
+from gitxds.errors import Reason
+
+__all__ = ["describe_value", "issue_from_error"]
+
+_CUSTOM_REASONS = {
+    "invalid_duration": Reason.INVALID_DURATION,
+    "invalid_rate": Reason.INVALID_RATE,
+    "invalid_port": Reason.INVALID_PORT,
+    "invalid_name": Reason.INVALID_NAME,
+    "invalid_regex": Reason.INVALID_REGEX,
+    "invalid_value": Reason.INVALID_VALUE,
+    "invalid_type": Reason.INVALID_TYPE,
+}
+_EXPECTED_TYPES = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "a whole number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def issue_from_error(error: ErrorDetails, data: Any, model: type[BaseModel]) -> Issue:
+    kind = error["type"]
+    path = _clean_path(error["loc"], data, keep_last=kind == "missing")
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return Issue(path, Reason.MISSING_FIELD, f"{format_path(path[-1:])} is required")
+    if kind == "extra_forbidden":
+        return Issue(path, Reason.UNKNOWN_FIELD, _unknown_field_message(path, model))
+    if kind == "literal_error":
+        allowed = _QUOTED.findall(str(ctx.get("expected", "")))
+        hint = did_you_mean(str(value), allowed)
+        return Issue(
+            path, Reason.INVALID_VALUE, f"{describe_value(value)} is not one of {', '.join(allowed)}{hint}"
+        )
+    if kind in _CUSTOM_REASONS:
+        return Issue(path, _CUSTOM_REASONS[kind], error["msg"])
+    if kind in _EXPECTED_TYPES:
+        return Issue(
+            path, Reason.INVALID_TYPE, f"expected {_EXPECTED_TYPES[kind]}, got {describe_value(value)}"
+        )
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()), "?")
+        return Issue(path, Reason.INVALID_VALUE, f"must be {_BOUNDS[kind]} {bound}, got {value}")
+    return Issue(path, Reason.INVALID_VALUE, error["msg"])
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _clean_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> FieldPath:
+    """Keep only the parts of ``loc`` that exist in the data (drops union tags like ``str``)."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        if _has_child(node, part):
+            node = node[part]
+        elif keep_last and index == len(loc) - 1:
+            node = None
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _has_child(node: Any, part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def _unknown_field_message(path: FieldPath, model: type[BaseModel]) -> str:
+    key = str(path[-1])
+    known = _fields_at(model, path[:-1])
+    hint = did_you_mean(key, known)
+    if hint or not known:
+        return f'unknown field "{key}"{hint}'
+    return f'unknown field "{key}" (allowed: {", ".join(known)})'
+
+
+def _fields_at(model: type[BaseModel], path: FieldPath) -> list[str]:
+    current: Any = model
+    for part in path:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {(f.alias or name): f.annotation for name, f in current.model_fields.items()}
+            current = fields.get(str(part))
+        elif typing.get_origin(current) in (list, tuple, dict):
+            current = typing.get_args(current)[-1 if typing.get_origin(current) is dict else 0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [(f.alias or name) for name, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Union or origin is types.UnionType:
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            annotation = models[0] if models else members[0]
+        else:
+            return annotation

@@ -1,0 +1,233 @@
+"""The user-facing schema for Gateway, Backend, RateLimitPolicy and AuthPolicy (Route: schema_route).
+
+Field names are snake_case here and camelCase in YAML. Cross-field rules (exactly one endpoint
+source, HTTPS needs tls, ...) live in :mod:`gitxds.config.checks` so every violation is reported.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from gitxds.config.base import HeaderOps, Model
+from gitxds.config.schema_route import RouteSpec
+from gitxds.config.types import (
+    HeaderName,
+    Hostname,
+    IpAddress,
+    Name,
+    Port,
+    PositiveDuration,
+    Rate,
+    Ref,
+    http_path,
+)
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "AuthPolicyObject",
+    "AuthPolicySpec",
+    "BackendObject",
+    "BackendSpec",
+    "ConfigObject",
+    "GatewayObject",
+    "GatewaySpec",
+    "Metadata",
+    "RateLimitPolicyObject",
+    "RateLimitPolicySpec",
+    "RouteObject",
+]
+
+API_VERSION = "gitxds.dev/v1alpha1"
+
+
+class Metadata(Model):
+    name: Name
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)  # free-form notes, not interpreted
+
+
+# --- Gateway ---------------------------------------------------------------------------------------
+
+
+class ProxySelector(Model):
+    cluster: str | None = None
+    node_id: str | None = None
+
+
+class ListenerTls(Model):
+    secret_ref: Ref
+
+
+class Listener(Model):
+    name: Name
+    port: Port
+    address: IpAddress = "0.0.0.0"
+    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    tls: ListenerTls | None = None
+
+
+class AccessLog(Model):
+    format: Literal["text", "json"] = "text"
+
+
+class GatewaySpec(Model):
+    proxies: ProxySelector
+    listeners: list[Listener]
+    access_log: AccessLog | None = None
+    auth: Ref | None = None
+    rate_limit: Ref | None = None
+
+
+# --- Backend ---------------------------------------------------------------------------------------
+
+
+class StaticEndpoint(Model):
+    address: IpAddress
+    port: Port
+    priority: int = Field(0, ge=0)
+    weight: int = Field(1, ge=1)
+
+
+class DnsSource(Model):
+    hostname: Hostname
+    port: Port
+    logical: bool = False
+
+
+class KubernetesSource(Model):
+    service: Name
+    namespace: Name = "default"
+    port: Port
+
+
+class UpstreamTls(Model):
+    sni: Hostname | None = None
+
+
+class HashOn(Model):
+    header: HeaderName
+
+
+class CircuitBreaker(Model):
+    max_connections: int | None = Field(None, ge=0)
+    max_pending_requests: int | None = Field(None, ge=0)
+    max_requests: int | None = Field(None, ge=0)
+    max_retries: int | None = Field(None, ge=0)
+
+
+class OutlierDetection(Model):
+    consecutive_5xx: int | None = Field(None, ge=1, alias="consecutive5xx")
+    interval: PositiveDuration | None = None
+    base_ejection_time: PositiveDuration | None = None
+    max_ejection_percent: int | None = Field(None, ge=0, le=100)
+
+
+class HealthCheck(Model):
+    path: Annotated[str, AfterValidator(http_path)]
+    interval: PositiveDuration = 10_000
+    timeout: PositiveDuration = 1_000
+    healthy_threshold: int = Field(1, ge=1)
+    unhealthy_threshold: int = Field(2, ge=1)
+
+
+class BackendSpec(Model):
+    endpoints: list[StaticEndpoint] | None = None
+    dns: DnsSource | None = None
+    kubernetes: KubernetesSource | None = None
+    protocol: Literal["HTTP1", "HTTP2", "GRPC"] = "HTTP1"
+    tls: UpstreamTls | None = None
+    connect_timeout: PositiveDuration = 5_000
+    load_balancer: Literal["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH"] = "ROUND_ROBIN"
+    hash_on: HashOn | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    outlier_detection: OutlierDetection | None = None
+    health_check: HealthCheck | None = None
+    request_headers: HeaderOps | None = None
+
+
+# --- Policies --------------------------------------------------------------------------------------
+
+
+class RateLimitKey(Model):
+    header: HeaderName
+
+
+class RateLimitTier(Model):
+    header: HeaderName | None = None
+    default: str = "default"
+
+
+class RateLimitService(Model):
+    backend: Ref
+    domain: str = "gitxds"
+
+
+class RateLimitPolicySpec(Model):
+    mode: Literal["local", "global"] = "local"
+    key: RateLimitKey
+    tier: RateLimitTier | None = None
+    limits: dict[str, Rate]
+    service: RateLimitService | None = None
+
+
+class ExtAuthz(Model):
+    backend: Ref
+    timeout: PositiveDuration = 200
+    fail_open: bool = False
+    include_headers: list[HeaderName] = Field(default_factory=list)
+
+
+class AuthPolicySpec(Model):
+    ext_authz: ExtAuthz
+
+
+# --- Envelopes -------------------------------------------------------------------------------------
+
+
+class GatewayObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["Gateway"]
+    metadata: Metadata
+    spec: GatewaySpec
+
+
+class BackendObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["Backend"]
+    metadata: Metadata
+    spec: BackendSpec
+
+
+class RouteObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["Route"]
+    metadata: Metadata
+    spec: RouteSpec
+
+
+class RateLimitPolicyObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["RateLimitPolicy"]
+    metadata: Metadata
+    spec: RateLimitPolicySpec
+
+
+class AuthPolicyObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["AuthPolicy"]
+    metadata: Metadata
+    spec: AuthPolicySpec
+
+
+ConfigObject = GatewayObject | BackendObject | RouteObject | RateLimitPolicyObject | AuthPolicyObject
+
+KINDS: dict[str, type[ConfigObject]] = {
+    "Gateway": GatewayObject,
+    "Backend": BackendObject,
+    "Route": RouteObject,
+    "RateLimitPolicy": RateLimitPolicyObject,
+    "AuthPolicy": AuthPolicyObject,
+}

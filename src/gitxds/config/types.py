@@ -1,0 +1,159 @@
+"""Annotated field types shared by the schema: names, ports, durations, rates, regexes, headers.
+
+Each raises a :class:`PydanticCustomError` whose type names the diagnostic reason (see
+:mod:`gitxds.config.pydantic_errors`), so a bad duration is reported as ``InvalidDuration``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainValidator
+from pydantic_core import PydanticCustomError
+
+from gitxds.config.units import RateValue, check_name, parse_duration, parse_rate
+
+__all__ = [
+    "Duration",
+    "HeaderName",
+    "Hostname",
+    "IpAddress",
+    "Name",
+    "Percent",
+    "Port",
+    "PositiveDuration",
+    "Rate",
+    "Ref",
+    "Regex",
+    "http_path",
+]
+
+_HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+_HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# Constructs Python's re accepts but Envoy's RE2 does not.
+_RE2_UNSUPPORTED = re.compile(r"\(\?(=|!|<=|<!|P=|>|\()|\\[1-9]")
+
+
+def _name(value: str) -> str:
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_name", str(exc)) from None
+
+
+def _duration(value: Any) -> int:
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "invalid_duration", "a duration needs a unit, e.g. 30s or 250ms (got {value})", {"value": value}
+        )
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_duration", str(exc)) from None
+
+
+def _positive(millis: int) -> int:
+    if millis <= 0:
+        raise PydanticCustomError("invalid_duration", "must be longer than 0s")
+    return millis
+
+
+def _rate(value: Any) -> RateValue:
+    if not isinstance(value, str):
+        raise PydanticCustomError("invalid_rate", "a rate is written N/second, N/minute or N/hour")
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise PydanticCustomError("invalid_rate", str(exc)) from None
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise PydanticCustomError("invalid_port", "port {port} is outside 1-65535", {"port": value})
+    return value
+
+
+def _regex(value: str) -> str:
+    unsupported = _RE2_UNSUPPORTED.search(_without_escaped_parens(value))
+    if unsupported:
+        raise PydanticCustomError(
+            "invalid_regex",
+            'regex "{regex}" uses {construct}, which Envoy (RE2) does not support',
+            {"regex": value, "construct": unsupported.group(0)},
+        )
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            "invalid_regex", 'regex "{regex}" does not compile: {error}', {"regex": value, "error": str(exc)}
+        ) from None
+    return value
+
+
+def _without_escaped_parens(pattern: str) -> str:
+    return pattern.replace("\\\\", "").replace("\\(", "").replace("\\?", "")
+
+
+def _header_name(value: str) -> str:
+    if not _HEADER_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_value", '"{name}" is not a valid HTTP header name', {"name": value}
+        )
+    return value.lower()
+
+
+def _hostname(value: str) -> str:
+    if value != "*" and not _HOSTNAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_value",
+            '"{host}" is not a host name (lower-case DNS name, optionally starting with "*.")',
+            {"host": value},
+        )
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "invalid_value",
+            '"{address}" is not an IP address (use dns: {hostname, port} for host names)',
+            {"address": value},
+        ) from None
+    return value
+
+
+def _ref(value: str) -> str:
+    if not value:
+        raise PydanticCustomError("invalid_value", "a name must not be empty")
+    return value
+
+
+def http_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise PydanticCustomError("invalid_value", 'path "{path}" must start with "/"', {"path": value})
+    return value
+
+
+def _percent(value: float) -> float:
+    if not 0 <= value <= 100:
+        raise PydanticCustomError(
+            "invalid_value", "percent must be within 0-100, got {value}", {"value": value}
+        )
+    return float(value)
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Ref = Annotated[str, AfterValidator(_ref)]  # a reference to another object; resolved by compile
+Port = Annotated[int, AfterValidator(_port)]
+Duration = Annotated[int, BeforeValidator(_duration)]  # milliseconds
+PositiveDuration = Annotated[int, BeforeValidator(_duration), AfterValidator(_positive)]
+Rate = Annotated[RateValue, PlainValidator(_rate)]
+Regex = Annotated[str, AfterValidator(_regex)]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+IpAddress = Annotated[str, AfterValidator(_ip)]
+Percent = Annotated[float, AfterValidator(_percent)]

@@ -1,0 +1,138 @@
+"""Reading YAML text into plain Python documents, keeping the line of every key and list item.
+
+Each ``---`` section of a file is parsed on its own, so a syntax error in one document does not hide
+the valid documents around it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+__all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "read_documents"]
+
+FieldPath = tuple[str | int, ...]
+
+_DOCUMENT_START = re.compile(r"---(\s.*)?")
+_DOCUMENT_END = re.compile(r"\.\.\.\s*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One YAML document as plain dicts/lists/scalars, with 1-based lines per field path."""
+
+    line: int
+    data: Any
+    lines: Mapping[FieldPath, int]
+
+
+@dataclass(frozen=True)
+class YamlProblem:
+    line: int
+    message: str
+
+
+def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
+    yaml = YAML(typ="rt")
+    documents: list[RawDocument] = []
+    problems: list[YamlProblem] = []
+    for first_line, chunk in _split_documents(text):
+        try:
+            node = yaml.load(chunk)
+        except MarkedYAMLError as exc:
+            problems.append(_problem(exc, first_line, last_line=chunk.count("\n")))
+            continue
+        except YAMLError as exc:
+            problems.append(YamlProblem(first_line, str(exc).strip()))
+            continue
+        if node is None:
+            continue
+        lines: dict[FieldPath, int] = {}
+        _index_lines(node, (), lines)
+        documents.append(RawDocument(_start_line(node, chunk, first_line), _to_plain(node), lines))
+    return documents, problems
+
+
+def format_path(path: FieldPath) -> str:
+    """``("spec", "rules", 0, "name")`` -> ``spec.rules[0].name``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def _split_documents(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (1-based first line, text padded with blank lines so ruamel's lines are file lines)."""
+    lines = text.splitlines()
+    start = 0
+    for index, line in enumerate(lines):
+        if _DOCUMENT_START.fullmatch(line) and index > start:
+            yield start + 1, "\n" * start + "\n".join(lines[start:index]) + "\n"
+            start = index
+        elif _DOCUMENT_END.fullmatch(line):
+            yield start + 1, "\n" * start + "\n".join(lines[start:index]) + "\n"
+            start = index + 1
+    if start < len(lines):
+        yield start + 1, "\n" * start + "\n".join(lines[start:]) + "\n"
+
+
+def _problem(exc: MarkedYAMLError, first_line: int, last_line: int) -> YamlProblem:
+    mark = exc.problem_mark or exc.context_mark
+    # An unexpected end of the document is reported where the unclosed construct started.
+    line = min(mark.line + 1, last_line) if mark is not None else first_line
+    parts = [p for p in (exc.context, exc.problem) if p]
+    message = "; ".join(str(p).strip() for p in parts) or "invalid YAML"
+    return YamlProblem(line, " ".join(message.split()))
+
+
+def _start_line(node: Any, chunk: str, first_line: int) -> int:
+    if isinstance(node, CommentedMap | CommentedSeq):
+        return int(node.lc.line) + 1
+    for number, line in enumerate(chunk.splitlines(), start=1):
+        if number >= first_line and line.strip() and not line.lstrip().startswith(("#", "---")):
+            return number
+    return first_line
+
+
+def _index_lines(node: Any, path: FieldPath, lines: dict[FieldPath, int]) -> None:
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            child = (*path, str(key))
+            with contextlib.suppress(KeyError, TypeError):  # merged (<<) keys have no position
+                lines[child] = int(node.lc.key(key)[0]) + 1
+            _index_lines(value, child, lines)
+    elif isinstance(node, CommentedSeq):
+        for index, value in enumerate(node):
+            with contextlib.suppress(KeyError, TypeError, IndexError):
+                lines[(*path, index)] = int(node.lc.item(index)[0]) + 1
+            _index_lines(value, (*path, index), lines)
+
+
+def _to_plain(node: Any) -> Any:
+    """Round-trip types (CommentedMap, ScalarFloat, ...) -> dict, list, str, int, float, bool."""
+    if isinstance(node, dict):
+        return {str(key): _to_plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(value) for value in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
