@@ -10,7 +10,10 @@ from google.protobuf.message import Message
 
 from gitxds import typeurls
 
-__all__ = ["document_for", "resource_documents"]
+__all__ = ["DOCUMENT_ORDER", "document_for", "resource_documents"]
+
+# Reading order for people: what Envoy listens on, how it routes, then where traffic goes.
+DOCUMENT_ORDER = (typeurls.LISTENER, typeurls.ROUTE, typeurls.CLUSTER, typeurls.ENDPOINT, typeurls.SECRET)
 
 
 def _plain(value: Any) -> Any:
@@ -28,9 +31,9 @@ def document_for(message: Message) -> dict[str, Any]:
 
 
 def resource_documents(resources: Mapping[str, Sequence[Message]]) -> dict[str, list[dict[str, Any]]]:
-    """``{"clusters": [...], "endpoints": [...], ...}`` in push order; empty types left out."""
+    """``{"listeners": [...], "routes": [...], ...}`` in :data:`DOCUMENT_ORDER`; empty types left out."""
     return {
         typeurls.SHORT_NAMES[type_url]: [document_for(message) for message in resources[type_url]]
-        for type_url in typeurls.PUSH_ORDER
+        for type_url in DOCUMENT_ORDER
         if resources.get(type_url)
     }
