@@ -34,7 +34,9 @@ _PORT_RULE = "0 < self && self <= 65535"
 
 def require_istio_dir() -> Path:
     if not CRD_DIR.is_dir():
-        raise FileNotFoundError(f"Istio reference data not found at {ISTIO_DIR.resolve()}: clone shared/ beside main/")
+        raise FileNotFoundError(
+            f"Istio reference data not found at {ISTIO_DIR.resolve()}: clone shared/ beside main/"
+        )
     return ISTIO_DIR
 
 

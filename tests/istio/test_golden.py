@@ -1,0 +1,33 @@
+"""Golden tests of ``gitxds export istio``: every case's output is reviewed text and valid Istio."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from .crd_validator import CrdValidator
+from .golden_cases import GOLDEN_DIR, case_names, check_or_update, render_case
+
+CASES = case_names()
+
+
+def test_there_are_golden_cases() -> None:
+    assert len(CASES) >= 3
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_output(case: str) -> None:
+    rendered = render_case(case)
+    check_or_update(GOLDEN_DIR / case / "out" / "istio.yaml", rendered.yaml)
+    check_or_update(GOLDEN_DIR / case / "out" / "findings.txt", rendered.findings)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_output_passes_strict_crd_validation(case: str, crd_validator: CrdValidator) -> None:
+    documents = [d for d in yaml.safe_load_all((GOLDEN_DIR / case / "out" / "istio.yaml").read_text()) if d]
+    checked = [d for d in documents if crd_validator.knows(d)]
+    problems = {
+        f"{d['kind']}/{d['metadata']['name']}": [str(p) for p in crd_validator.validate(d)] for d in checked
+    }
+    assert checked
+    assert problems == {name: [] for name in problems}
