@@ -1,1 +1,24 @@
-"""gitxds.xds.cache."""
+"""Immutable xDS snapshots per node group; each resource serialized once per version."""
+
+from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, resource_name
+from gitxds.xds.cache.interface import ChangeCallback, GroupResolver, SnapshotSource
+from gitxds.xds.cache.references import Reference
+from gitxds.xds.cache.resource_set import ResourceSet, delta_changes
+from gitxds.xds.cache.snapshot import InconsistentSnapshotError, Snapshot
+from gitxds.xds.cache.snapshot_cache import SnapshotCache, group_from_node_cluster
+
+__all__ = [
+    "ChangeCallback",
+    "EncodedResource",
+    "GroupResolver",
+    "InconsistentSnapshotError",
+    "Reference",
+    "ResourceEncoder",
+    "ResourceSet",
+    "Snapshot",
+    "SnapshotCache",
+    "SnapshotSource",
+    "delta_changes",
+    "group_from_node_cluster",
+    "resource_name",
+]

@@ -1,1 +1,14 @@
-"""gitxds.xds.server."""
+"""The gRPC xDS server: ADS and per-type services, State-of-the-World and delta."""
+
+from gitxds.xds.server.server import GRPC_OPTIONS, MAX_MESSAGE_BYTES, XdsServer
+from gitxds.xds.server.status import ProxyStatus, TypeStatus, Variant, XdsEvent
+
+__all__ = [
+    "GRPC_OPTIONS",
+    "MAX_MESSAGE_BYTES",
+    "ProxyStatus",
+    "TypeStatus",
+    "Variant",
+    "XdsEvent",
+    "XdsServer",
+]

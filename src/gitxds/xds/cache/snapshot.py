@@ -1,0 +1,135 @@
+"""An immutable, versioned set of xDS resources for one node group (one gateway)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from gitxds import typeurls
+from gitxds.errors import GitxdsError
+from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, content_hash
+from gitxds.xds.cache.resource_set import ResourceSet
+
+# A protobuf message, or an EncodedResource reused from an earlier snapshot.
+ResourceInput = Any
+
+
+class InconsistentSnapshotError(GitxdsError):
+    """A snapshot names resources it does not contain; publishing it would break proxies."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems) or "inconsistent snapshot")
+
+
+class Snapshot:
+    """Resources of every type, each serialized once; versions are content hashes.
+
+    Build with :meth:`build`. ``version`` hashes every resource version, so two replicas given the same
+    config agree on it; ``config_version`` is a free label (the Git commit) carried along for status.
+    """
+
+    __slots__ = ("_tables", "_views", "config_version", "version")
+
+    def __init__(self, tables: Mapping[str, ResourceSet], config_version: str = "") -> None:
+        self._tables = dict(tables)
+        self._views: dict[tuple[str, frozenset[str]], ResourceSet] = {}
+        self.config_version = config_version
+        self.version = content_hash(
+            "\n".join(
+                f"{type_url}\x00{self._tables[type_url].version}" for type_url in sorted(self._tables)
+            ).encode()
+        )
+
+    @classmethod
+    def build(
+        cls,
+        resources: Mapping[str, Iterable[ResourceInput]],
+        *,
+        config_version: str = "",
+        encoder: ResourceEncoder | None = None,
+        previous: Snapshot | None = None,
+    ) -> Snapshot:
+        """Encode ``resources`` (messages, or resources already encoded for an earlier snapshot).
+
+        With ``previous``, a type whose encoded resources are the very same objects reuses the earlier
+        table and everything memoized on it. Raises ``ValueError`` on an unknown type or a duplicate name.
+        """
+        encoder = encoder or ResourceEncoder()
+        tables: dict[str, ResourceSet] = {}
+        for type_url in typeurls.PUSH_ORDER:
+            encoded = [_encoded(encoder, type_url, item) for item in resources.get(type_url, ())]
+            earlier = previous.resources(type_url) if previous is not None else None
+            tables[type_url] = (
+                earlier
+                if earlier is not None and _same_objects(earlier, encoded)
+                else _table(type_url, encoded)
+            )
+        unknown = set(resources) - set(typeurls.PUSH_ORDER)
+        if unknown:
+            raise ValueError(f"unsupported resource types: {sorted(unknown)}")
+        return cls(tables, config_version)
+
+    def resources(self, type_url: str) -> ResourceSet:
+        """Every resource of one type (an empty set for a type the snapshot lacks)."""
+        table = self._tables.get(type_url)
+        if table is None:
+            table = ResourceSet(type_url, {})
+            self._tables[type_url] = table
+        return table
+
+    def view(self, type_url: str, names: frozenset[str] | None) -> ResourceSet:
+        """What a subscription sees: everything when ``names`` is None (wildcard), else those names."""
+        table = self.resources(type_url)
+        if names is None:
+            return table
+        key = (type_url, names)
+        view = self._views.get(key)
+        if view is None:
+            view = table.subset(names)
+            self._views[key] = view
+        return view
+
+    def consistent(self) -> list[str]:
+        """Problems that would leave a proxy naming something it cannot get; empty when consistent."""
+        problems: list[str] = []
+        for type_url in (typeurls.LISTENER, typeurls.ROUTE, typeurls.CLUSTER):
+            for resource in self.resources(type_url):
+                for reference in sorted(resource.references):
+                    if reference.type_url == typeurls.ENDPOINT:
+                        continue
+                    if reference.name not in self.resources(reference.type_url):
+                        problems.append(
+                            f"{typeurls.SHORT_NAMES[type_url]} {resource.name!r} names "
+                            f"{typeurls.SHORT_NAMES[reference.type_url]} {reference.name!r} "
+                            "which is not in the snapshot"
+                        )
+        eds_names = {ref.name for ref in self.resources(typeurls.CLUSTER).references()}
+        for assignment in self.resources(typeurls.ENDPOINT):
+            if assignment.name not in eds_names:
+                problems.append(f"endpoints {assignment.name!r} belong to no EDS cluster in the snapshot")
+        return problems
+
+
+def _encoded(encoder: ResourceEncoder, type_url: str, item: ResourceInput) -> EncodedResource:
+    if isinstance(item, EncodedResource):
+        if item.type_url != type_url:
+            raise ValueError(f"{item.name!r} is a {item.type_url}, listed under {type_url}")
+        return item
+    return encoder.encode(type_url, item)
+
+
+def _table(type_url: str, encoded: list[EncodedResource]) -> ResourceSet:
+    table = ResourceSet.of(type_url, encoded)
+    if len(table) != len(encoded):
+        counts = Counter(resource.name for resource in encoded)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
+        raise ValueError(f"duplicate {typeurls.SHORT_NAMES[type_url]} names: {duplicates}")
+    return table
+
+
+def _same_objects(table: ResourceSet, encoded: list[EncodedResource]) -> bool:
+    return len(table) == len(encoded) and all(
+        a is b for a, b in zip(table.resources.values(), encoded, strict=True)
+    )

@@ -1,0 +1,164 @@
+"""The gRPC xDS server: ADS and per-type services, SotW and delta, with health and status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from gitxds import typeurls
+from gitxds.metrics import Metrics
+from gitxds.xds.cache import SnapshotSource
+from gitxds.xds.server.context import ServerContext
+from gitxds.xds.server.planner import in_sync
+from gitxds.xds.server.status import ProxyStatus, TypeStatus, Variant, XdsEvent
+from gitxds.xds.server.streams import StreamRunner
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.max_ping_strikes", 0),
+)
+
+# (gRPC service, SotW method, delta method, type URL or None for aggregated)
+SERVICES: tuple[tuple[str, str, str, str | None], ...] = (
+    ("envoy.service.discovery.v3.AggregatedDiscoveryService", "StreamAggregatedResources",
+     "DeltaAggregatedResources", None),
+    ("envoy.service.listener.v3.ListenerDiscoveryService", "StreamListeners", "DeltaListeners",
+     typeurls.LISTENER),
+    ("envoy.service.route.v3.RouteDiscoveryService", "StreamRoutes", "DeltaRoutes", typeurls.ROUTE),
+    ("envoy.service.cluster.v3.ClusterDiscoveryService", "StreamClusters", "DeltaClusters", typeurls.CLUSTER),
+    ("envoy.service.endpoint.v3.EndpointDiscoveryService", "StreamEndpoints", "DeltaEndpoints",
+     typeurls.ENDPOINT),
+    ("envoy.service.secret.v3.SecretDiscoveryService", "StreamSecrets", "DeltaSecrets", typeurls.SECRET),
+)  # fmt: skip
+
+EventCallback = Callable[[XdsEvent], None]
+
+
+class XdsServer:
+    """Serves snapshots from ``cache`` to Envoy over gRPC. Use from one asyncio event loop."""
+
+    def __init__(
+        self, cache: SnapshotSource, *, metrics: Metrics, logger: logging.Logger | None = None
+    ) -> None:
+        self._cache = cache
+        self._metrics = metrics
+        self._logger = logger or logging.getLogger("gitxds.xds.server")
+        self._callbacks: list[EventCallback] = []
+        self._context = ServerContext(metrics=metrics, emit=self._emit)
+        self._streams: set[StreamRunner] = set()
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+
+    @property
+    def context(self) -> ServerContext:
+        """Shared per-server state (memo, subscription sets); exposed for tests and benchmarks."""
+        return self._context
+
+    def on_event(self, callback: EventCallback) -> None:
+        """Call ``callback`` for every ACK and NACK from any proxy."""
+        self._callbacks.append(callback)
+
+    async def start(self, address: str = "127.0.0.1:0") -> int:
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        server.add_generic_rpc_handlers(tuple(self._service_handlers()))
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        port: int = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot bind xDS server to {address}")
+        await server.start()
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._server = server
+        self._logger.info("xDS server listening on port %d", port)
+        return port
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting streams, give open ones ``grace`` seconds, then close them."""
+        if self._server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        self._server = None
+
+    def proxies(self) -> list[ProxyStatus]:
+        return sorted(
+            (self._status_of(runner) for runner in self._streams),
+            key=lambda status: (status.node_id, status.connected_since),
+        )
+
+    def _status_of(self, runner: StreamRunner) -> ProxyStatus:
+        stream = runner.state
+        snapshot = runner.current_snapshot()
+        types = {
+            type_url: TypeStatus(
+                type_url=type_url,
+                acked_version=state.acked.version if state.acked is not None else "",
+                nacked_version=state.nacked_version,
+                error_message=state.nack_error,
+                in_sync=in_sync(stream, snapshot, type_url),
+                acked_config_version=state.acked_config_version,
+            )
+            for type_url, state in stream.types.items()
+            if state.subscribed
+        }
+        return ProxyStatus(
+            node_id=stream.node_id,
+            node_cluster=stream.node_cluster,
+            group=stream.group,
+            connected_since=stream.connected_since,
+            variant=stream.variant,
+            aggregated=stream.aggregated,
+            types=types,
+        )
+
+    def _emit(self, event: XdsEvent) -> None:
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                self._logger.exception("xDS event callback failed")
+
+    def _service_handlers(self) -> list[grpc.GenericRpcHandler]:
+        handlers = []
+        for service, sotw_method, delta_method, type_url in SERVICES:
+            methods = {
+                sotw_method: grpc.stream_stream_rpc_method_handler(
+                    self._behaviour(Variant.SOTW, type_url), request_deserializer=DiscoveryRequest.FromString
+                ),
+                delta_method: grpc.stream_stream_rpc_method_handler(
+                    self._behaviour(Variant.DELTA, type_url),
+                    request_deserializer=DeltaDiscoveryRequest.FromString,
+                ),
+            }
+            handlers.append(grpc.method_handlers_generic_handler(service, methods))
+        return handlers
+
+    def _behaviour(
+        self, variant: Variant, type_url: str | None
+    ) -> Callable[[AsyncIterable[Any], grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+        async def serve(
+            requests: AsyncIterable[Any], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
+            runner = StreamRunner(self._cache, self._context, variant, type_url, self._logger)
+            self._streams.add(runner)
+            self._metrics.xds_streams.labels(variant=variant.value).inc()
+            self._metrics.xds_connected_proxies.inc()
+            try:
+                async for response in runner.run(requests, context):
+                    yield response
+            finally:
+                self._streams.discard(runner)
+                self._metrics.xds_connected_proxies.dec()
+
+        return serve

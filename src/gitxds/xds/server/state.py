@@ -1,0 +1,122 @@
+"""Per-stream state: owned by one stream, dropped when it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from gitxds.xds.cache import ResourceSet
+from gitxds.xds.server.status import Variant
+
+EMPTY_NAMES: frozenset[str] = frozenset()
+
+
+class NameSets:
+    """Shares equal subscription name sets between streams.
+
+    A thousand proxies subscribing to the same ten thousand EDS names then hold one set, not a
+    thousand. Streams acquire and release; a set is dropped when no stream uses it.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[frozenset[str], tuple[frozenset[str], int]] = {}
+
+    def acquire(self, names: Iterable[str]) -> frozenset[str]:
+        key = frozenset(names)
+        if not key:
+            return EMPTY_NAMES
+        shared, users = self._sets.get(key, (key, 0))
+        self._sets[key] = (shared, users + 1)
+        return shared
+
+    def release(self, names: frozenset[str]) -> None:
+        if not names:
+            return
+        entry = self._sets.get(names)
+        if entry is None:
+            return
+        shared, users = entry
+        if users <= 1:
+            del self._sets[names]
+        else:
+            self._sets[names] = (shared, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A response sent and not yet acknowledged."""
+
+    nonce: str
+    sent: ResourceSet
+    config_version: str
+
+
+@dataclass(eq=False, slots=True)
+class TypeState:
+    """Subscription and ACK bookkeeping for one resource type on one stream."""
+
+    type_url: str
+    subscribed: bool = False
+    wildcard: bool = False
+    legacy_wildcard: bool = False
+    names: frozenset[str] = EMPTY_NAMES
+    acked: ResourceSet | None = None
+    acked_config_version: str = ""
+    # Delta only: what the client holds when it is not exactly ``acked`` (reconnect, unsubscribe).
+    known: Mapping[str, str] | None = None
+    in_flight: InFlight | None = None
+    last_nonce: str = ""
+    nacked_version: str = ""
+    nack_error: str = ""
+    # SotW EDS: a CDS response was sent, so the next EDS request is answered even if unchanged.
+    answer_next_request: bool = False
+    force_send: bool = False
+    # Delta: names (re)subscribed since the last response; always answered.
+    forced: set[str] = field(default_factory=set)
+
+    def held(self) -> list[ResourceSet]:
+        """The sets the client may currently be using: acknowledged and in flight."""
+        sets = [self.acked] if self.acked is not None else []
+        if self.in_flight is not None:
+            sets.append(self.in_flight.sent)
+        return sets
+
+    def client_versions(self) -> Mapping[str, str]:
+        if self.known is not None:
+            return self.known
+        return self.acked.versions() if self.acked is not None else {}
+
+    def view_names(self) -> frozenset[str] | None:
+        """None for a wildcard subscription, else the names subscribed."""
+        return None if self.wildcard else self.names
+
+
+@dataclass(eq=False)
+class StreamState:
+    """Everything one xDS stream knows. ``types`` is keyed by type URL."""
+
+    variant: Variant
+    aggregated: bool
+    connected_since: float = field(default_factory=time.time)
+    node_id: str = ""
+    node_cluster: str = ""
+    has_node: bool = False
+    group: str | None = None
+    types: dict[str, TypeState] = field(default_factory=dict)
+    change_pending: bool = False
+    _nonce_counter: int = 0
+
+    def type_state(self, type_url: str) -> TypeState:
+        state = self.types.get(type_url)
+        if state is None:
+            state = TypeState(type_url)
+            self.types[type_url] = state
+        return state
+
+    def next_nonce(self) -> str:
+        self._nonce_counter += 1
+        return str(self._nonce_counter)

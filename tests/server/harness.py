@@ -1,0 +1,68 @@
+"""Runs an async test body against a real in-process xDS server on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from gitxds.metrics import Metrics
+from gitxds.xds.cache import GroupResolver, SnapshotCache, group_from_node_cluster
+from gitxds.xds.server import XdsEvent, XdsServer
+
+from .fake_envoy import FakeEnvoy
+
+TEST_TIMEOUT = 30.0
+
+
+@dataclass
+class Env:
+    cache: SnapshotCache
+    server: XdsServer
+    port: int
+    registry: CollectorRegistry
+    events: list[XdsEvent] = field(default_factory=list)
+    clients: list[FakeEnvoy] = field(default_factory=list)
+
+    async def connect(
+        self, node_id: str = "envoy-1", cluster: str = "gw", *, delta: bool = False, service: str = "ads"
+    ) -> FakeEnvoy:
+        client = await FakeEnvoy.connect(self.port, node_id, cluster, delta=delta, service=service)
+        self.clients.append(client)
+        return client
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+
+async def start_env(resolver: GroupResolver = group_from_node_cluster) -> Env:
+    registry = CollectorRegistry()
+    cache = SnapshotCache(resolver)
+    server = XdsServer(cache, metrics=Metrics(registry))
+    port = await server.start()
+    env = Env(cache=cache, server=server, port=port, registry=registry)
+    server.on_event(env.events.append)
+    return env
+
+
+async def stop_env(env: Env) -> None:
+    for client in env.clients:
+        await client.close()
+    await env.server.stop(0)
+
+
+def run_xds(
+    scenario: Callable[[Env], Awaitable[None]], resolver: GroupResolver = group_from_node_cluster
+) -> None:
+    """Start a server, run ``scenario`` against it, and always shut everything down."""
+
+    async def main() -> None:
+        env = await start_env(resolver)
+        try:
+            await asyncio.wait_for(scenario(env), TEST_TIMEOUT)
+        finally:
+            await stop_env(env)
+
+    asyncio.run(main())
