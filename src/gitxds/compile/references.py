@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gitxds.config import Document
-from gitxds.config.document import did_you_mean
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
@@ -42,7 +41,7 @@ class References:
         if name in self.dropped.get(kind, set()):
             message = f'{kind} "{name}" was dropped because of its own errors; fix it first'
             return document.diagnostic(path, Reason.DEPENDENCY_DROPPED, message)
-        message = f'no {kind} named "{name}"{did_you_mean(name, known)} (known: {_listing(known)})'
+        message = f'no {kind} named "{name}" (known: {_listing(known)})'
         return document.diagnostic(path, _UNKNOWN_REASONS[kind], message)
 
     def check_all(self, document: Document, refs: Iterable[tuple[FieldPath, str, str]]) -> list[Diagnostic]:

@@ -22,7 +22,7 @@ FieldPath = tuple[str | int, ...]
 
 _DOCUMENT_START = re.compile(r"---(\s.*)?")
 _DOCUMENT_END = re.compile(r"\.\.\.\s*")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
