@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness import EnvoyProcess, UpstreamServer, envoy_binary
+from harness.gateway import StaticGateway
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -85,3 +86,35 @@ def module_envoy_factory(
     yield _envoy_factory(started, tmp_path_factory.mktemp("envoy"), envoy_path)
     for envoy in started:
         envoy.stop()
+
+
+GatewayFactory = Callable[..., StaticGateway]
+
+
+def _gateway_factory(started: list[StaticGateway], workdir_for: Callable[[], Path]) -> GatewayFactory:
+    def make(documents: Any, *, gateway: str = "edge", **kwargs: Any) -> StaticGateway:
+        running = StaticGateway(workdir_for(), gateway, **kwargs)
+        started.append(running)
+        return running.apply(documents)
+
+    return make
+
+
+@pytest.fixture
+def gateway_factory(tmp_path_factory: pytest.TempPathFactory, envoy_path: Path) -> Iterator[GatewayFactory]:
+    """``gateway_factory(documents)``: compile the documents with gitxds and run an Envoy on them."""
+    started: list[StaticGateway] = []
+    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"))
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gateway_factory(
+    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path
+) -> Iterator[GatewayFactory]:
+    """Module-scoped ``gateway_factory``."""
+    started: list[StaticGateway] = []
+    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"))
+    for running in started:
+        running.stop()

@@ -27,10 +27,11 @@ Upstreams
     Answers ``x-upstream: NAME`` and JSON ``{"backend", "path", "method", "headers"}``.
     ``.requests`` ([RecordedRequest(method, path, headers, body)]), ``.hits``, ``.health_checks``,
     ``.clear()``, ``.reset()``, ``.configure(fail_status=503, fail_mode="always"|"first"|"alternate",
-    fail_count=1, delay=0.0, hold=False, healthy=True, health_path="/healthz", close_connection=False,
-    sse_interval=0.5, sse_duration=2.0)``, ``.release()`` (un-hold). Per request: ``?status=503``,
-    ``?delay=0.5``; SSE: ``GET /sse?interval=&duration=&silent_after=``, and
-    ``POST /v1/chat/completions {"stream": true}`` (OpenAI-style chunks, ends with ``[DONE]``).
+    fail_count=1, delay=0.0, delay_count=0, hold=False, healthy=True, health_path="/healthz",
+    close_connection=False, sse_interval=0.5, sse_duration=2.0)``, ``.release()`` (un-hold).
+    Per request: ``?status=503``, ``?delay=0.5``, ``?header=name:value`` (response header).
+    SSE: ``GET /sse?interval=&duration=&silent_after=``, and ``POST /v1/chat/completions
+    {"stream": true}`` (OpenAI-style chunks, ends with ``[DONE]``).
 
 Client
     ``HttpClient(port, timeout=5)``: keep-alive connection; ``.request(path, method=, headers=, body=,

@@ -196,11 +196,17 @@ def stream_events(
 
 
 def _lines(response: http.client.HTTPResponse, deadline: float) -> Iterator[bytes]:
+    """Lines of a streamed body as they arrive. ``read1`` raises IncompleteRead when the connection
+    ends without the final chunk, which is how a reset stream looks on HTTP/1.1."""
+    pending = b""
     while time.monotonic() < deadline:
-        line = response.readline()
-        if not line:
-            if not response.isclosed() and response.chunked and response.chunk_left is not None:
-                raise http.client.IncompleteRead(b"")
+        data = response.read1(65536)
+        if not data:
+            if pending:
+                yield pending
             return
-        yield line.rstrip(b"\r\n")
+        pending += data
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.rstrip(b"\r")
     raise AssertionError("stream ran past its time limit")

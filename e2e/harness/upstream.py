@@ -8,14 +8,16 @@ Behaviour (``UpstreamServer.behaviour``, replaced atomically with ``configure(..
 
 * ``fail_status`` with ``fail_mode`` ``"always"`` / ``"first"`` (the first ``fail_count`` requests
   after ``configure``) / ``"alternate"`` (every other request, starting with a failure);
-* ``delay`` seconds before answering;
+* ``delay`` seconds before answering (only the first ``delay_count`` requests when that is > 0);
 * ``hold``: requests block until ``release()`` (or ``stop()``): connections stay open, for circuit
   breakers;
 * ``healthy``: the answer on ``health_path`` (200 or 503);
 * ``close_connection``: answer then close (no keep-alive).
 
 A request may also ask for itself (query parameters, so tests sharing a server do not interfere):
-``?status=503``, ``?delay=0.5``. Server-sent events: ``GET /sse?interval=0.5&duration=10`` streams
+``?status=503``, ``?delay=0.5``, ``?header=name:value`` (added to the response; repeatable).
+Server-sent events (any path prefix may come first, so routes can tell streams apart):
+``GET /sse?interval=0.5&duration=10`` streams
 ``text/event-stream`` events every ``interval`` seconds for ``duration`` seconds (``silent_after=N``
 sends N events then goes quiet, keeping the connection open until ``duration`` passes);
 ``POST /v1/chat/completions`` with ``{"stream": true}`` streams OpenAI-style ``chat.completion.chunk``
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +48,7 @@ class Behaviour:
     fail_mode: str = "always"  # always | first | alternate
     fail_count: int = 1
     delay: float = 0.0
+    delay_count: int = 0  # when > 0, only the first delay_count requests after configure() are delayed
     hold: bool = False
     healthy: bool = True
     health_path: str = "/healthz"
@@ -56,7 +61,7 @@ class Behaviour:
 class RecordedRequest:
     method: str
     path: str
-    headers: dict[str, str]  # lower-case names; the last value wins for repeated names
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
     received_at: float = field(default_factory=time.monotonic)
 
@@ -67,6 +72,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the
+        # peer's delayed ACK would add ~40 ms to every response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         self._handle()
@@ -89,32 +100,44 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         behaviour = owner.behaviour
         if url.path == behaviour.health_path:
             owner._record_health_check()
             self._send_json(200 if behaviour.healthy else 503, {"healthy": behaviour.healthy})
             return
-        status = owner._record(RecordedRequest(self.command, self.path, headers, body))
+        status, delayed = owner._record(RecordedRequest(self.command, self.path, headers, body))
         if behaviour.hold:
             owner._released.wait(timeout=30)
-        delay = float(query.get("delay", behaviour.delay))
+        delay = float(query.get("delay", behaviour.delay if delayed else 0.0))
         if delay:
             time.sleep(delay)
         if "status" in query:
             status = int(query["status"])
-        if url.path == "/sse" and status == 200:
+        if url.path.endswith("/sse") and status == 200:
             self._stream_sse(query, behaviour, openai=False)
             return
-        if url.path == "/v1/chat/completions" and status == 200 and _wants_stream(body):
+        if url.path.endswith("/v1/chat/completions") and status == 200 and _wants_stream(body):
             self._stream_sse(query, behaviour, openai=True)
             return
         payload = {"backend": owner.name, "path": self.path, "method": self.command, "headers": headers}
-        self._send_json(status, payload, close=behaviour.close_connection)
+        extra = [h.split(":", 1) for h in parse_qs(url.query).get("header", []) if ":" in h]
+        self._send_json(status, payload, close=behaviour.close_connection, extra_headers=extra)
 
-    def _send_json(self, status: int, payload: dict[str, Any], close: bool = False) -> None:
+    def _send_json(
+        self,
+        status: int,
+        payload: dict[str, Any],
+        close: bool = False,
+        extra_headers: list[list[str]] | None = None,
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
+        for name, value in extra_headers or []:
+            self.send_header(name.strip(), value.strip())
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-upstream", self.server.owner.name)
@@ -181,6 +204,11 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, owner: UpstreamServer, port: int) -> None:
         self.owner = owner
         super().__init__((LOOPBACK, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Peers hanging up (timeouts, resets, Envoy stopping) are expected here; stay quiet."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
 
 
 class UpstreamServer:
@@ -269,20 +297,21 @@ class UpstreamServer:
             self._requests.clear()
             self._health_checks = 0
 
-    def _record(self, request: RecordedRequest) -> int:
-        """Record a request and decide its status from the behaviour."""
+    def _record(self, request: RecordedRequest) -> tuple[int, bool]:
+        """Record a request; decide its status and whether it is delayed from the behaviour."""
         with self._lock:
             self._requests.append(request)
             index = self._since_configure
             self._since_configure += 1
             behaviour = self.behaviour
+        delayed = behaviour.delay_count <= 0 or index < behaviour.delay_count
         if behaviour.fail_status is None:
-            return 200
+            return 200, delayed
         if behaviour.fail_mode == "first":
-            return behaviour.fail_status if index < behaviour.fail_count else 200
+            return (behaviour.fail_status if index < behaviour.fail_count else 200), delayed
         if behaviour.fail_mode == "alternate":
-            return behaviour.fail_status if index % 2 == 0 else 200
-        return behaviour.fail_status
+            return (behaviour.fail_status if index % 2 == 0 else 200), delayed
+        return behaviour.fail_status, delayed
 
     def _record_health_check(self) -> None:
         with self._lock:
