@@ -16,10 +16,15 @@ __all__ = ["DOCUMENT_ORDER", "document_for", "resource_documents"]
 DOCUMENT_ORDER = (typeurls.LISTENER, typeurls.ROUTE, typeurls.CLUSTER, typeurls.ENDPOINT, typeurls.SECRET)
 
 
+def _key_order(key: str) -> tuple[int, str]:
+    return ({"@type": 0, "name": 1}.get(key, 2), key)
+
+
 def _plain(value: Any) -> Any:
-    """Plain dicts and lists (``Any`` fields come back as OrderedDicts), so any YAML dumper takes them."""
+    """Plain dicts and lists with keys in a stable order (``@type``, ``name``, then alphabetical):
+    protobuf maps and Structs iterate in no fixed order, and output must not change between runs."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: _plain(value[key]) for key in sorted(value, key=_key_order)}
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
