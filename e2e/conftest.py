@@ -13,6 +13,7 @@ import pytest
 
 from harness import EnvoyProcess, UpstreamServer, envoy_binary
 from harness.gateway import StaticGateway
+from harness.xds import ControlPlane, XdsGateway
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,12 +89,25 @@ def module_envoy_factory(
         envoy.stop()
 
 
-GatewayFactory = Callable[..., StaticGateway]
+GatewayFactory = Callable[..., Any]
 
 
-def _gateway_factory(started: list[StaticGateway], workdir_for: Callable[[], Path]) -> GatewayFactory:
-    def make(documents: Any, *, gateway: str = "edge", **kwargs: Any) -> StaticGateway:
-        running = StaticGateway(workdir_for(), gateway, **kwargs)
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """The real gitxds xDS server (one per test worker), on a port chosen at run time."""
+    plane = ControlPlane()
+    yield plane
+    plane.stop()
+
+
+def _gateway_factory(
+    started: list[Any], workdir_for: Callable[[], Path], control_plane: ControlPlane | None
+) -> GatewayFactory:
+    def make(documents: Any, *, gateway: str = "edge", **kwargs: Any) -> Any:
+        if control_plane is None:
+            running: Any = StaticGateway(workdir_for(), gateway, **kwargs)
+        else:
+            running = XdsGateway(control_plane, workdir_for(), gateway, **kwargs)
         started.append(running)
         return running.apply(documents)
 
@@ -101,20 +115,35 @@ def _gateway_factory(started: list[StaticGateway], workdir_for: Callable[[], Pat
 
 
 @pytest.fixture
-def gateway_factory(tmp_path_factory: pytest.TempPathFactory, envoy_path: Path) -> Iterator[GatewayFactory]:
-    """``gateway_factory(documents)``: compile the documents with gitxds and run an Envoy on them."""
-    started: list[StaticGateway] = []
-    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"))
+def gateway_factory(
+    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path, control_plane: ControlPlane
+) -> Iterator[GatewayFactory]:
+    """``gateway_factory(documents)``: compile the documents with gitxds, serve them through the
+    xDS server to a new Envoy (an XdsGateway: ``.port``, ``.envoy``, ``.apply(documents)``)."""
+    started: list[Any] = []
+    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"), control_plane)
     for running in started:
         running.stop()
 
 
 @pytest.fixture(scope="module")
 def module_gateway_factory(
-    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path
+    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path, control_plane: ControlPlane
 ) -> Iterator[GatewayFactory]:
     """Module-scoped ``gateway_factory``."""
-    started: list[StaticGateway] = []
-    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"))
+    started: list[Any] = []
+    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"), control_plane)
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
+def static_gateway_factory(
+    tmp_path_factory: pytest.TempPathFactory, envoy_path: Path
+) -> Iterator[GatewayFactory]:
+    """Like ``gateway_factory`` but with the resources inlined in a static bootstrap
+    (a StaticGateway: every ``apply`` restarts Envoy)."""
+    started: list[Any] = []
+    yield _gateway_factory(started, lambda: tmp_path_factory.mktemp("gateway"), None)
     for running in started:
         running.stop()

@@ -99,7 +99,7 @@ def test_delay_fault_holds_the_request(policies):
         delayed = client.request("/delay")
         plain = client.request("/mirror-some")
     assert (delayed.status, delayed.upstream) == (200, "faulty")
-    assert delayed.elapsed >= 0.4
+    assert delayed.elapsed >= 0.38  # 400 ms, less timer granularity
     assert plain.elapsed < 0.3
 
 

@@ -51,3 +51,32 @@ def test_zero_weight_backend_gets_nothing(split):
     counts = tally(split.gateway.port, 300, "/zero")
     assert counts == {"green": 300}
     assert split.blue.hits == 0
+
+
+def test_changing_weights_moves_traffic_without_restarting_envoy(upstreams, gateway_factory):
+    v1, v2 = upstreams("chat-v1"), upstreams("chat-v2")
+    listener = free_port()
+
+    def documents(weights: dict[str, int]) -> list[dict[str, object]]:
+        return [
+            gateway_doc("edge", listener),
+            backend_doc("chat-v1", [v1.port]),
+            backend_doc("chat-v2", [v2.port]),
+            route_doc("chat", [_split_rule("/v1/chat", weights)]),
+        ]
+
+    gateway = gateway_factory(documents({"chat-v1": 90, "chat-v2": 10}))
+    pid = gateway.envoy.pid
+    before = tally(gateway.port, 500, "/v1/chat")
+    assert abs(100.0 * before["chat-v1"] / 500 - 90.0) <= 5.0
+
+    gateway.apply(documents({"chat-v1": 10, "chat-v2": 90}))
+    after = tally(gateway.port, 500, "/v1/chat")
+    print(f"weights 90/10: {dict(before)}; after the change to 10/90: {dict(after)}")
+    assert abs(100.0 * after["chat-v2"] / 500 - 90.0) <= 5.0
+
+    gateway.apply(documents({"chat-v1": 0, "chat-v2": 100}))
+    v1_hits = v1.hits
+    assert tally(gateway.port, 200, "/v1/chat") == {"chat-v2": 200}
+    assert v1.hits == v1_hits
+    assert gateway.envoy.pid == pid and gateway.envoy.running, "the same Envoy process throughout"
