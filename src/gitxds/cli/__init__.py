@@ -15,7 +15,15 @@ from gitxds import __version__
 from gitxds.errors import UsageError
 
 # Module names under gitxds.cli, in the order --help lists them.
-COMMANDS: tuple[str, ...] = ("validate", "render", "bootstrap")
+COMMANDS: tuple[str, ...] = (
+    "validate",
+    "render",
+    "bootstrap",
+    "serve",
+    "status",
+    "diff",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,11 @@
+"""Istio networking YAML (VirtualService, DestinationRule, ServiceEntry) -> gitxds config documents.
+
+An object with a field gitxds cannot express is refused as a whole, with a finding per field;
+nothing is dropped silently.
+"""
+
+from gitxds.importers.istio.findings import ImportFinding, ImportReason
+from gitxds.importers.istio.importer import ImportResult, SourceDocument, import_istio
+from gitxds.importers.istio.writer import render_files
+
+__all__ = ["ImportFinding", "ImportReason", "ImportResult", "SourceDocument", "import_istio", "render_files"]

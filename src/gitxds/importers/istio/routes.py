@@ -1,0 +1,69 @@
+"""VirtualService -> gitxds Route: hosts, gateways and HTTP rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitxds.config import API_VERSION
+from gitxds.importers.istio.backends import BackendPlan
+from gitxds.importers.istio.fields import check_fields, dns_label, join, mapping, sequence
+from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.rules import RuleReader
+
+__all__ = ["read_virtual_service"]
+
+_MESH = "mesh"
+
+
+def read_virtual_service(
+    document: dict[str, Any], namespace: str, plan: BackendPlan, gateway: str | None, report: ObjectReport
+) -> dict[str, Any] | None:
+    """The Route document, or None when the VirtualService is refused (``report`` says why)."""
+    spec = mapping(document.get("spec", {}), "spec", report)
+    check_fields(spec, {"hosts", "gateways", "http", "exportTo"}, "spec", report)
+    if "exportTo" in spec:
+        report.warn(
+            "spec.exportTo", ImportReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
+        )
+    hosts = [str(h).lower() for h in sequence(spec.get("hosts", []), "spec.hosts", report)]
+    route_spec: dict[str, Any] = {"gateways": _gateways(spec, gateway, report)}
+    if "*" not in hosts:
+        route_spec["hostnames"] = hosts
+    reader = RuleReader(namespace, plan, report)
+    route_spec["rules"] = [
+        reader.read(raw, f"spec.http[{index}]")
+        for index, raw in enumerate(sequence(spec.get("http", []), "spec.http", report))
+    ]
+    if not route_spec["rules"] and not report.refused:
+        report.error("spec.http", ImportReason.UNSUPPORTED_FIELD, "no HTTP routes: gitxds routes HTTP only")
+    if report.refused:
+        return None
+    metadata: dict[str, Any] = {"name": dns_label(document["metadata"]["name"])}
+    if document["metadata"].get("labels"):
+        metadata["labels"] = dict(document["metadata"]["labels"])
+    return {"apiVersion": API_VERSION, "kind": "Route", "metadata": metadata, "spec": route_spec}
+
+
+def _gateways(spec: dict[str, Any], default: str | None, report: ObjectReport) -> list[str]:
+    names = []
+    for index, raw in enumerate(sequence(spec.get("gateways", [_MESH]), "spec.gateways", report)):
+        namespace, _, name = str(raw).rpartition("/")
+        if name == _MESH:
+            continue
+        if namespace:
+            report.warn(
+                join("spec.gateways", index),
+                ImportReason.APPROXIMATED,
+                f"gitxds gateway names have no namespace; {raw} becomes {dns_label(name)}",
+            )
+        names.append(dns_label(name))
+    if not names and default is not None:
+        return [default]
+    if not names:
+        report.warn(
+            "spec.gateways",
+            ImportReason.APPROXIMATED,
+            "this VirtualService configures sidecars (mesh); a gitxds Route must name a gitxds Gateway: "
+            "add one to spec.gateways (or import with --gateway NAME)",
+        )
+    return names

@@ -1,0 +1,221 @@
+"""One VirtualService HTTPRoute -> one gitxds Route rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitxds.config.schema_route import RETRY_ON
+from gitxds.importers.istio.backends import BackendPlan
+from gitxds.importers.istio.fields import check_fields, dns_label, duration_text, join, mapping, sequence
+from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.registry import normalize_host
+
+__all__ = ["RuleReader"]
+
+_RULE_FIELDS = {
+    "name",
+    "match",
+    "route",
+    "timeout",
+    "retries",
+    "fault",
+    "mirror",
+    "mirrorPercentage",
+    "headers",
+}
+_MATCH_FIELDS = {"name", "uri", "headers", "withoutHeaders", "method"}
+# Istio's retryOn when a VirtualService names none; retriable-status-codes without codes retries nothing.
+_ISTIO_RETRY_ON = ["connect-failure", "refused-stream", "unavailable", "cancelled"]
+
+
+class RuleReader:
+    def __init__(self, namespace: str, plan: BackendPlan, report: ObjectReport) -> None:
+        self.namespace, self.plan, self.report = namespace, plan, report
+
+    def read(self, raw: Any, path: str) -> dict[str, Any]:
+        http = mapping(raw, path, self.report)
+        check_fields(http, _RULE_FIELDS, path, self.report)
+        rule: dict[str, Any] = {}
+        if "name" in http:
+            rule["name"] = dns_label(str(http["name"]))
+        matches = [
+            self._match(m, f"{path}.match[{i}]")
+            for i, m in enumerate(sequence(http.get("match", []), join(path, "match"), self.report))
+        ]
+        if matches:
+            rule["matches"] = matches
+        rule["backends"] = self._backends(http, path)
+        if "timeout" in http:
+            rule["timeout"] = duration_text(http["timeout"], join(path, "timeout"), self.report)
+        if "retries" in http:
+            retries = self._retries(http["retries"], join(path, "retries"))
+            if retries:
+                rule["retries"] = retries
+        if "fault" in http:
+            rule["fault"] = self._fault(http["fault"], join(path, "fault"))
+        if "mirror" in http:
+            rule["mirror"] = self._mirror(http, path)
+        if "headers" in http:
+            rule["headers"] = self._headers(http["headers"], join(path, "headers"), {"request", "response"})
+        return rule
+
+    def _match(self, raw: Any, path: str) -> dict[str, Any]:
+        match = mapping(raw, path, self.report)
+        check_fields(match, _MATCH_FIELDS, path, self.report)
+        if "name" in match:
+            self.report.warn(
+                join(path, "name"), ImportReason.APPROXIMATED, "gitxds matches have no name; dropped"
+            )
+        converted: dict[str, Any] = {}
+        if "uri" in match:
+            converted["path"] = self._string_match(match["uri"], join(path, "uri"), allow_present=False)
+        headers = [
+            {
+                "name": str(name).lower(),
+                **self._string_match(value, f"{path}.{key}.{name}", allow_present=True),
+                **invert,
+            }
+            for key, invert in (("headers", {}), ("withoutHeaders", {"invert": True}))
+            for name, value in mapping(match.get(key, {}), join(path, key), self.report).items()
+        ]
+        if headers:
+            converted["headers"] = headers
+        if "method" in match:
+            method = mapping(match["method"], join(path, "method"), self.report)
+            if set(method) != {"exact"}:
+                self.report.error(
+                    join(path, "method"), ImportReason.UNSUPPORTED_FIELD, "gitxds matches methods exactly"
+                )
+            else:
+                converted["methods"] = [str(method["exact"]).upper()]
+        return converted
+
+    def _string_match(self, raw: Any, path: str, *, allow_present: bool) -> dict[str, Any]:
+        value = mapping(raw, path, self.report)
+        check_fields(value, {"exact", "prefix", "regex"}, path, self.report)
+        if not value and allow_present:
+            return {"present": True}
+        if len(value) != 1:
+            self.report.error(path, ImportReason.INVALID_VALUE, "give exactly one of exact, prefix or regex")
+            return {}
+        kind, text = next(iter(value.items()))
+        return {kind: str(text)}
+
+    def _backends(self, http: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        destinations = sequence(http.get("route", []), join(path, "route"), self.report)
+        if not destinations:
+            self.report.error(
+                join(path, "route"),
+                ImportReason.UNSUPPORTED_FIELD,
+                "a gitxds rule forwards to at least one backend",
+            )
+        backends = []
+        for index, raw in enumerate(destinations):
+            entry_path = f"{path}.route[{index}]"
+            entry = mapping(raw, entry_path, self.report)
+            check_fields(entry, {"destination", "weight", "headers"}, entry_path, self.report)
+            name = self._destination(entry.get("destination"), join(entry_path, "destination"))
+            if name is None:
+                continue
+            if "headers" in entry:
+                headers = self._headers(entry["headers"], join(entry_path, "headers"), {"request"})
+                self.plan.set_request_headers(
+                    name, headers.get("request", {}), join(entry_path, "headers"), self.report
+                )
+            backend: dict[str, Any] = {"name": name}
+            if len(destinations) > 1:
+                backend["weight"] = int(entry.get("weight", 0))
+            backends.append(backend)
+        return backends
+
+    def _destination(self, raw: Any, path: str) -> str | None:
+        destination = mapping(raw, path, self.report)
+        check_fields(destination, {"host", "subset", "port"}, path, self.report)
+        host = normalize_host(str(destination.get("host", "")), self.namespace)
+        port = mapping(destination.get("port", {}), join(path, "port"), self.report)
+        check_fields(port, {"number"}, join(path, "port"), self.report)
+        subset = destination.get("subset")
+        return self.plan.resolve(
+            host, None if subset is None else str(subset), port.get("number"), path, self.report
+        )
+
+    def _retries(self, raw: Any, path: str) -> dict[str, Any]:
+        retries = mapping(raw, path, self.report)
+        check_fields(retries, {"attempts", "perTryTimeout", "retryOn"}, path, self.report)
+        attempts = int(retries.get("attempts", 0))
+        if attempts == 0:
+            return {}
+        conditions = [
+            c.strip() for c in str(retries.get("retryOn", ",".join(_ISTIO_RETRY_ON))).split(",") if c.strip()
+        ]
+        unknown = [c for c in conditions if c not in RETRY_ON]
+        if unknown:
+            self.report.error(
+                join(path, "retryOn"),
+                ImportReason.UNSUPPORTED_FIELD,
+                f"gitxds does not retry on {', '.join(unknown)} (it knows {', '.join(RETRY_ON)})",
+            )
+        converted: dict[str, Any] = {"attempts": attempts, "on": conditions}
+        if "perTryTimeout" in retries:
+            converted["perTryTimeout"] = duration_text(
+                retries["perTryTimeout"], join(path, "perTryTimeout"), self.report
+            )
+        return converted
+
+    def _fault(self, raw: Any, path: str) -> dict[str, Any]:
+        fault = mapping(raw, path, self.report)
+        check_fields(fault, {"delay", "abort"}, path, self.report)
+        converted: dict[str, Any] = {}
+        if "delay" in fault:
+            delay = mapping(fault["delay"], join(path, "delay"), self.report)
+            check_fields(delay, {"fixedDelay", "percentage"}, join(path, "delay"), self.report)
+            converted["delay"] = {
+                "percent": self._percentage(delay, join(path, "delay")),
+                "duration": duration_text(
+                    delay.get("fixedDelay"), join(path, "delay.fixedDelay"), self.report
+                ),
+            }
+        if "abort" in fault:
+            abort = mapping(fault["abort"], join(path, "abort"), self.report)
+            check_fields(abort, {"httpStatus", "percentage"}, join(path, "abort"), self.report)
+            converted["abort"] = {
+                "percent": self._percentage(abort, join(path, "abort")),
+                "status": int(abort.get("httpStatus", 0)),
+            }
+        return converted
+
+    def _percentage(self, fault: dict[str, Any], path: str) -> float:
+        if "percentage" not in fault:
+            self.report.error(
+                join(path, "percentage"),
+                ImportReason.INVALID_VALUE,
+                "state the percentage of requests to fault",
+            )
+            return 0.0
+        percentage = mapping(fault["percentage"], join(path, "percentage"), self.report)
+        return float(percentage.get("value", 0.0))
+
+    def _mirror(self, http: dict[str, Any], path: str) -> dict[str, Any]:
+        name = self._destination(http["mirror"], join(path, "mirror"))
+        percentage = mapping(
+            http.get("mirrorPercentage", {"value": 100.0}), join(path, "mirrorPercentage"), self.report
+        )
+        return {"backend": name or "", "percent": float(percentage.get("value", 100.0))}
+
+    def _headers(self, raw: Any, path: str, directions: set[str]) -> dict[str, Any]:
+        headers = mapping(raw, path, self.report)
+        check_fields(headers, directions, path, self.report)
+        converted: dict[str, Any] = {}
+        for direction in sorted(directions & set(headers)):
+            ops = mapping(headers[direction], join(path, direction), self.report)
+            check_fields(ops, {"set", "add", "remove"}, join(path, direction), self.report)
+            converted[direction] = {
+                verb: (
+                    {str(k).lower(): str(v) for k, v in ops[verb].items()}
+                    if verb != "remove"
+                    else [str(h).lower() for h in ops[verb]]
+                )
+                for verb in ("set", "add", "remove")
+                if verb in ops
+            }
+        return converted
