@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "status",
     "diff",
     "export",
+    "import_istio",
 )
 
 
