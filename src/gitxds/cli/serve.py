@@ -1,0 +1,137 @@
+"""``gitxds serve``: watch a config directory (or a Git remote) and serve it to Envoy over xDS."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitxds.config import parse_duration
+from gitxds.errors import UsageError
+from gitxds.gitops.service import GitxdsService, ServeOptions
+
+DESCRIPTION = """\
+Load, check and compile the config in DIR, then serve it to every connected Envoy over xDS (ADS and
+per-type services, State-of-the-World and delta). DIR is watched: a commit, a `git pull`, an editor
+save or a git-sync symlink swap is served within milliseconds. A version with any error is not
+served: the last good config keeps serving and the error is shown in /status and the metrics.
+
+With --git-url, gitxds clones the repository itself, fetches every --poll interval and on
+POST /sync (for a push webhook); DIR is then the folder inside the repository (default: its root).
+
+Admin endpoint (loopback by default): /healthz, /readyz, /metrics, /status,
+/config_dump?gateway=NAME, POST /sync.
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a config directory or Git repository to Envoy over xDS",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "dir", metavar="DIR", type=Path, nargs="?", default=Path("."), help="config directory"
+    )
+    parser.add_argument(
+        "--xds-address", default="127.0.0.1:18000", help="gRPC xDS listen address (%(default)s)"
+    )
+    parser.add_argument("--admin-address", default="127.0.0.1:9900", help="admin HTTP address (%(default)s)")
+    git = parser.add_argument_group("Git source (instead of a directory kept in sync by someone else)")
+    git.add_argument("--git-url", help="repository to clone and follow (a URL or a local path)")
+    git.add_argument("--branch", default="main", help="branch to follow (%(default)s)")
+    git.add_argument("--poll", default="15s", help="fetch interval, e.g. 15s or 1m (%(default)s)")
+    git.add_argument(
+        "--checkout-dir", type=Path, help="where to keep the clone (default: /tmp/gitxds-checkout)"
+    )
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        help="directory with one file per secret (secretRef values); must be outside the config repository",
+    )
+    parser.add_argument(
+        "--no-envoy-validate",
+        dest="envoy_validate",
+        action="store_false",
+        help="skip checking each new config with `envoy --mode validate` before serving it",
+    )
+    parser.add_argument("--envoy", help="Envoy binary used for validation (default: beside Python, or PATH)")
+    parser.add_argument(
+        "--admin-token-file",
+        type=Path,
+        help="require `Authorization: Bearer <token>` on the admin endpoint (probes excepted); "
+        "or set $GITXDS_ADMIN_TOKEN",
+    )
+    parser.add_argument("--debounce", default="20ms", help="quiet time that ends a burst of file changes")
+    parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.set_defaults(handler=run)
+
+
+def _admin_token(args: argparse.Namespace) -> str | None:
+    if args.admin_token_file is not None:
+        return str(args.admin_token_file.read_text().strip())
+    return os.environ.get("GITXDS_ADMIN_TOKEN") or None
+
+
+def options_from(args: argparse.Namespace) -> ServeOptions:
+    try:
+        poll_ms = parse_duration(args.poll)
+        quiet_ms = parse_duration(args.debounce)
+        max_delay_ms = parse_duration(args.max_delay)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.git_url is None and not args.dir.is_dir():
+        raise UsageError(f"{args.dir} is not a directory")
+    if args.secrets_dir is not None and not args.secrets_dir.is_dir():
+        raise UsageError(f"--secrets-dir {args.secrets_dir} is not a directory")
+    return ServeOptions(
+        config_dir=args.dir,
+        xds_address=args.xds_address,
+        admin_address=args.admin_address,
+        git_url=args.git_url,
+        git_branch=args.branch,
+        git_poll_seconds=poll_ms / 1000,
+        checkout_dir=args.checkout_dir,
+        secrets_dir=args.secrets_dir,
+        envoy_validate=args.envoy_validate,
+        envoy_path=args.envoy,
+        admin_token=_admin_token(args),
+        watch_quiet_ms=quiet_ms,
+        watch_max_delay_ms=max_delay_ms,
+    )
+
+
+async def serve(options: ServeOptions) -> int:
+    service = GitxdsService(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    logging.getLogger("gitxds").info(
+        "xDS on %s:%d, admin on http://%s:%d",
+        options.xds_address.rpartition(":")[0],
+        service.xds_port,
+        options.admin_address.rpartition(":")[0],
+        service.admin_port,
+    )
+    await stop.wait()
+    logging.getLogger("gitxds").info("shutting down")
+    await service.stop(grace=2.0)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(serve(options_from(args)))

@@ -1,0 +1,87 @@
+"""Which Envoy resources a config change adds, removes or modifies, per gateway and type."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from ruamel.yaml import YAML
+
+from gitxds import typeurls
+
+
+class ChangeKind(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    MODIFIED = "modified"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceChange:
+    gateway: str
+    type_url: str
+    name: str
+    kind: ChangeKind
+    unified_diff: str  # a readable field-level diff of the resource as YAML
+
+    @property
+    def type_name(self) -> str:
+        return typeurls.SHORT_NAMES.get(self.type_url, self.type_url)
+
+
+Resources = Mapping[str, Sequence[Message]]  # type URL -> resources, as the translator returns them
+
+
+def resource_name(message: Message) -> str:
+    name: str = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+    return name
+
+
+def _to_yaml(message: Message) -> str:
+    import io
+
+    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def diff_gateway(gateway: str, base: Resources, head: Resources) -> list[ResourceChange]:
+    changes: list[ResourceChange] = []
+    for type_url in typeurls.PUSH_ORDER:
+        old = {resource_name(m): m for m in base.get(type_url, ())}
+        new = {resource_name(m): m for m in head.get(type_url, ())}
+        for name in sorted(old.keys() | new.keys()):
+            before, after = old.get(name), new.get(name)
+            if before is not None and after is not None and before == after:
+                continue
+            kind = (
+                ChangeKind.ADDED
+                if before is None
+                else ChangeKind.REMOVED
+                if after is None
+                else ChangeKind.MODIFIED
+            )
+            text = difflib.unified_diff(
+                _to_yaml(before).splitlines() if before is not None else [],
+                _to_yaml(after).splitlines() if after is not None else [],
+                fromfile=f"base/{name}",
+                tofile=f"head/{name}",
+                lineterm="",
+            )
+            changes.append(ResourceChange(gateway, type_url, name, kind, "\n".join(text)))
+    return changes
+
+
+def diff_all(base: Mapping[str, Resources], head: Mapping[str, Resources]) -> list[ResourceChange]:
+    """Compare per-gateway resources; a gateway only on one side shows all its resources added/removed."""
+    changes: list[ResourceChange] = []
+    for gateway in sorted(base.keys() | head.keys()):
+        changes.extend(diff_gateway(gateway, base.get(gateway, {}), head.get(gateway, {})))
+    return changes

@@ -1,0 +1,236 @@
+"""``gitxds serve`` assembled: reconciler, xDS server, admin endpoint, watcher and Git sync."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from gitxds.gitops.admin import AdminServer
+from gitxds.gitops.envoy_check import find_envoy
+from gitxds.gitops.gitcmd import GitError
+from gitxds.gitops.gitsync import GitSync
+from gitxds.gitops.reconciler import Reconciler
+from gitxds.gitops.secrets import SecretStore
+from gitxds.gitops.status import diagnostic_json
+from gitxds.gitops.watch import ConfigWatcher
+from gitxds.metrics import Metrics, short_type
+from gitxds.translators.xds import resource_documents, translate_gateway
+from gitxds.xds.cache import SnapshotCache
+from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    config_dir: Path  # with git_url: the folder inside the repository
+    xds_address: str = "127.0.0.1:18000"
+    admin_address: str = "127.0.0.1:9900"
+    git_url: str | None = None
+    git_branch: str = "main"
+    git_poll_seconds: float = 15.0
+    checkout_dir: Path | None = None
+    secrets_dir: Path | None = None
+    envoy_validate: bool = True
+    envoy_path: str | None = None
+    admin_token: str | None = None
+    watch_quiet_ms: int = 20
+    watch_max_delay_ms: int = 500
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class GitxdsService:
+    """One gitxds process. Also the admin endpoint's backend (see :class:`AdminBackend`)."""
+
+    def __init__(
+        self,
+        options: ServeOptions,
+        *,
+        registry: CollectorRegistry | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.options = options
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self._log = logger or logging.getLogger("gitxds")
+        self.git: GitSync | None = None
+        config_dir = options.config_dir
+        if options.git_url:
+            checkout = options.checkout_dir or Path("/tmp/gitxds-checkout")
+            self.git = GitSync(
+                options.git_url, checkout, branch=options.git_branch, poll_seconds=options.git_poll_seconds
+            )
+            config_dir = checkout / options.config_dir
+        self.config_dir = config_dir
+        self.secrets = SecretStore(options.secrets_dir)
+        envoy = find_envoy(options.envoy_path) if options.envoy_validate else None
+        self.cache = SnapshotCache(resolver=self._resolve)
+        self.reconciler = Reconciler(
+            config_dir, self.cache, self.metrics, secrets=self.secrets, envoy=envoy, logger=self._log
+        )
+        self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
+        self.xds.on_event(self._on_xds_event)
+        self.admin = AdminServer(self, token=options.admin_token)
+        self.xds_port = 0
+        self.admin_port = 0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._converged: dict[str, str] = {}  # node id -> config version whose convergence was observed
+        self._last_ack: dict[str, float] = {}  # node id -> monotonic time of its latest ACK
+        self._convergence_check: asyncio.Handle | None = None
+
+    def _resolve(self, node_id: str, node_cluster: str) -> str | None:
+        return self.reconciler.resolve_group(node_id, node_cluster)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.git is not None:
+            await self.git.clone()
+        if self.options.secrets_dir is not None:
+            SecretStore.check_outside(self.options.secrets_dir, self.config_dir)
+        await self.reconciler.reload("start")
+        host, port = _split_address(self.options.admin_address)
+        self.admin_port = await self.admin.start(host, port)
+        self.xds_port = await self.xds.start(self.options.xds_address)
+        watcher = ConfigWatcher(
+            self.config_dir,
+            self._on_files_changed,
+            quiet_ms=self.options.watch_quiet_ms,
+            max_delay_ms=self.options.watch_max_delay_ms,
+            logger=self._log,
+        )
+        self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
+        if self.git is not None:
+            self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
+
+    async def stop(self, grace: float = 1.0) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.xds.stop(grace)
+        await self.admin.stop()
+
+    async def _on_files_changed(self) -> None:
+        await self.reconciler.reload("files changed", detected_at=time.monotonic())
+
+    async def _on_commit_fetched(self, commit: str) -> None:
+        await self.reconciler.reload(f"fetched {commit[:12]}", detected_at=time.monotonic())
+
+    # -- convergence: commit detected -> each proxy ACKs it --------------------------------------
+
+    def _on_xds_event(self, event: XdsEvent) -> None:
+        if event.error is not None:
+            self._log.warning(
+                "proxy %s rejected %s %s: %s",
+                event.node_id,
+                short_type(event.type_url),
+                event.config_version or event.version,
+                self.secrets.redact(event.error),
+            )
+            return
+        self._last_ack[event.node_id] = event.monotonic_time
+        if self._convergence_check is None:
+            loop = asyncio.get_running_loop()
+            self._convergence_check = loop.call_soon(self._observe_convergence)
+
+    def _observe_convergence(self) -> None:
+        """Once per burst of ACKs: every proxy now fully in sync with a new version is observed once."""
+        self._convergence_check = None
+        for proxy in self.xds.proxies():
+            runs = self._runs(proxy)
+            if not proxy.in_sync or runs is None or self._converged.get(proxy.node_id) == runs:
+                continue
+            self._converged[proxy.node_id] = runs
+            detected = self.reconciler.detected_at.get(runs)
+            acked = self._last_ack.get(proxy.node_id)
+            if detected is not None and acked is not None and acked >= detected:
+                self.metrics.convergence_seconds.observe(acked - detected)
+
+    # -- admin backend --------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return self.reconciler.status.served is not None
+
+    def gateways(self) -> tuple[str, ...]:
+        model = self.reconciler.model
+        return tuple(g.name for g in model.gateways) if model else ()
+
+    def status(self) -> dict[str, Any]:
+        config = self.reconciler.status.to_json()
+        if self.git is not None:
+            config["git"] = {"url": _safe_url(self.git.url), "branch": self.git.branch, "head": self.git.head}
+            config["git"]["last_error"] = self.git.last_error
+        return {"config": config, "proxies": [self._proxy_json(p) for p in self.xds.proxies()]}
+
+    def _proxy_json(self, proxy: ProxyStatus) -> dict[str, Any]:
+        types = {
+            short_type(type_url): {
+                "acked": t.acked_version or None,
+                "commit": t.acked_config_version or None,
+                "nacked": t.nacked_version or None,
+                "error": self.secrets.redact(t.error_message) if t.error_message else None,
+                "in_sync": t.in_sync,
+            }
+            for type_url, t in sorted(proxy.types.items())
+        }
+        return {
+            "node_id": proxy.node_id,
+            "node_cluster": proxy.node_cluster,
+            "gateway": proxy.group,
+            "variant": proxy.variant.value,
+            "aggregated": proxy.aggregated,
+            "connected_for_seconds": round(time.monotonic() - proxy.connected_since, 3),
+            "runs": self._runs(proxy),
+            "in_sync": proxy.in_sync,
+            "types": types,
+        }
+
+    def _runs(self, proxy: ProxyStatus) -> str | None:
+        """The config version (commit) a proxy runs: known when it has acknowledged all it was sent."""
+        snapshot = self.cache.get(proxy.group) if proxy.group else None
+        return snapshot.config_version if snapshot is not None and proxy.in_sync else None
+
+    def config_dump(self, gateway: str) -> dict[str, Any] | None:
+        model = self.reconciler.model
+        if model is None or gateway not in self.gateways():
+            return None
+        served = self.reconciler.status.served
+        resources = translate_gateway(model, gateway, None)  # secrets stay <redacted>
+        return {
+            "gateway": gateway,
+            "version": served.version if served else None,
+            "snapshot_version": self.reconciler.status.snapshot_versions.get(gateway),
+            "resources": resource_documents(resources),
+        }
+
+    async def sync(self) -> dict[str, Any]:
+        if self.git is not None:
+            try:
+                await self.git.sync()
+            except GitError as exc:
+                return {"result": "fetch failed", "error": str(exc)}
+        attempt = await self.reconciler.reload("sync requested", detected_at=time.monotonic())
+        return {
+            "result": "served" if attempt.accepted else "rejected",
+            "version": attempt.version,
+            "diagnostics": [diagnostic_json(d) for d in attempt.diagnostics],
+        }
+
+
+def _safe_url(url: str) -> str:
+    from gitxds.gitops.gitcmd import _redact_url_credentials
+
+    return _redact_url_credentials(url)
