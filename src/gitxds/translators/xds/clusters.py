@@ -6,9 +6,9 @@ from envoy.config.cluster.v3.circuit_breaker_pb2 import CircuitBreakers
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.cluster.v3.outlier_detection_pb2 import OutlierDetection
 from envoy.config.common.mutation_rules.v3 import mutation_rules_pb2
-from envoy.config.core.v3.base_pb2 import RoutingPriority, TransportSocket
+from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption, RoutingPriority, TransportSocket
 from envoy.config.core.v3.health_check_pb2 import HealthCheck
-from envoy.config.core.v3.protocol_pb2 import Http2ProtocolOptions
+from envoy.config.core.v3.protocol_pb2 import Http1ProtocolOptions, Http2ProtocolOptions
 from envoy.extensions.clusters.aggregate.v3.cluster_pb2 import ClusterConfig
 from envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2 import HeaderMutation, Mutations
 from envoy.extensions.filters.http.upstream_codec.v3.upstream_codec_pb2 import UpstreamCodec
@@ -21,7 +21,11 @@ from envoy.type.v3.http_pb2 import CodecClientType
 
 from gitxds import ir
 from gitxds.translators.xds._proto import ads_config_source, duration, packed, uint32
-from gitxds.translators.xds.endpoints import load_assignment_for
+from gitxds.translators.xds.endpoints import (
+    METADATA_NAMESPACE,
+    REQUEST_HEADERS_METADATA_KEY,
+    load_assignment_for,
+)
 from gitxds.translators.xds.headers import header_value_options_for
 from gitxds.translators.xds.secrets import SecretValues
 
@@ -94,18 +98,41 @@ def upstream_tls_for(tls: ir.UpstreamTls, http2: bool) -> TransportSocket:
     return TransportSocket(name="envoy.transport_sockets.tls", typed_config=packed(context))
 
 
-def upstream_header_filters_for(backend: ir.Backend, secrets: SecretValues) -> list[HttpFilter]:
-    """Backend ``requestHeaders`` as an upstream filter, so they apply whichever route (or aggregate
-    fallback cluster) sent the request here."""
-    ops = backend.request_headers
-    mutation = mutation_rules_pb2.HeaderMutation
-    request_mutations = [mutation(append=option) for option in header_value_options_for(ops, secrets)]
-    request_mutations += [mutation(remove=name) for name in ops.remove]
-    config = HeaderMutation(mutations=Mutations(request_mutations=request_mutations))
+def _header_mutation_filters(mutations: list[mutation_rules_pb2.HeaderMutation]) -> list[HttpFilter]:
+    config = HeaderMutation(mutations=Mutations(request_mutations=mutations))
     return [
         HttpFilter(name="envoy.filters.http.header_mutation", typed_config=packed(config)),
         HttpFilter(name="envoy.filters.http.upstream_codec", typed_config=packed(UpstreamCodec())),
     ]
+
+
+def upstream_header_filters_for(backend: ir.Backend, secrets: SecretValues) -> list[HttpFilter]:
+    """Backend ``requestHeaders`` as an upstream filter, so they apply whichever route sent the
+    request to this cluster."""
+    ops = backend.request_headers
+    mutation = mutation_rules_pb2.HeaderMutation
+    mutations = [mutation(append=option) for option in header_value_options_for(ops, secrets)]
+    mutations += [mutation(remove=name) for name in ops.remove]
+    return _header_mutation_filters(mutations)
+
+
+def fallback_header_filters_for(members: tuple[ir.Backend, ...]) -> list[HttpFilter]:
+    """``requestHeaders`` for an aggregate cluster, which runs its own upstream filters, not its
+    members'. Each attempt first removes every header any member rewrites (so one provider's
+    credentials never reach another on a retry), then sets the values the chosen endpoint carries
+    in its metadata; a member that does not set such a header sends the request without it."""
+    names = sorted({name for b in members for name, _ in (*b.request_headers.set, *b.request_headers.add)})
+    removed = sorted({name for b in members for name in b.request_headers.remove} | set(names))
+    mutation = mutation_rules_pb2.HeaderMutation
+    mutations = [mutation(remove=name) for name in removed]
+    for name in names:
+        value = f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:{REQUEST_HEADERS_METADATA_KEY}:{name})%"
+        option = HeaderValueOption(
+            header=HeaderValue(key=name, value=value),
+            append_action=HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+        mutations.append(mutation(append=option))
+    return _header_mutation_filters(mutations)
 
 
 def http_protocol_options_for(backend: ir.Backend, secrets: SecretValues, http2: bool) -> HttpProtocolOptions:
@@ -133,7 +160,7 @@ def cluster_for(backend: ir.Backend, secrets: SecretValues, *, grpc_service: boo
     if isinstance(source, ir.DnsEndpoints):
         cluster.type = Cluster.LOGICAL_DNS if source.logical else Cluster.STRICT_DNS
         cluster.dns_lookup_family = Cluster.V4_PREFERRED
-        cluster.load_assignment.CopyFrom(load_assignment_for(backend))
+        cluster.load_assignment.CopyFrom(load_assignment_for(backend, secrets))
     else:
         cluster.type = Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
@@ -151,13 +178,24 @@ def cluster_for(backend: ir.Backend, secrets: SecretValues, *, grpc_service: boo
     return cluster
 
 
-def aggregate_cluster_for(primary: str, fallback: tuple[str, ...]) -> Cluster:
-    """Tries ``primary`` and moves to each fallback in turn only when every host before it is
-    unhealthy (failed health checks or ejected by outlier detection)."""
-    config = ClusterConfig(clusters=[primary, *fallback])
-    return Cluster(
-        name=aggregate_cluster_name(primary, fallback),
+def aggregate_cluster_for(primary: ir.Backend, fallback: tuple[ir.Backend, ...]) -> Cluster:
+    """Sends to ``primary``, and to each fallback in turn when every endpoint before it is unhealthy
+    or when a retry moves on to the next priority (see ``routes.retry_policy_for``)."""
+    members = (primary, *fallback)
+    config = ClusterConfig(clusters=[member.name for member in members])
+    cluster = Cluster(
+        name=aggregate_cluster_name(primary.name, tuple(b.name for b in fallback)),
         connect_timeout=duration(5000),
         lb_policy=Cluster.CLUSTER_PROVIDED,
         cluster_type=Cluster.CustomClusterType(name="envoy.clusters.aggregate", typed_config=packed(config)),
     )
+    if any(member.request_headers for member in members):
+        # The protocol still comes from the member cluster that serves the request.
+        options = HttpProtocolOptions(
+            explicit_http_config=HttpProtocolOptions.ExplicitHttpConfig(
+                http_protocol_options=Http1ProtocolOptions()
+            ),
+            http_filters=fallback_header_filters_for(members),
+        )
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
+    return cluster

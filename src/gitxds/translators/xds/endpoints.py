@@ -13,21 +13,35 @@ from google.protobuf.struct_pb2 import Struct, Value
 
 from gitxds import ir
 from gitxds.translators.xds._proto import uint32
+from gitxds.translators.xds.secrets import SecretValues
 
-__all__ = ["BACKEND_METADATA_KEY", "METADATA_NAMESPACE", "load_assignment_for", "load_assignment_of"]
+__all__ = [
+    "BACKEND_METADATA_KEY",
+    "METADATA_NAMESPACE",
+    "REQUEST_HEADERS_METADATA_KEY",
+    "endpoint_metadata_for",
+    "load_assignment_for",
+    "load_assignment_of",
+]
 
 # Every endpoint carries its Backend's name, so a response header can name the backend that answered
-# even when an aggregate (fallback) cluster picked it.
+# even when an aggregate (fallback) cluster picked it; and the values of the Backend's
+# ``requestHeaders``, which an aggregate cluster can only read from the endpoint it picked.
 METADATA_NAMESPACE = "gitxds"
 BACKEND_METADATA_KEY = "backend"
+REQUEST_HEADERS_METADATA_KEY = "request_headers"
 
 
 def socket_address_for(address: str, port: int) -> Address:
     return Address(socket_address=SocketAddress(address=address, port_value=port))
 
 
-def backend_metadata_for(backend_name: str) -> Metadata:
-    fields = Struct(fields={BACKEND_METADATA_KEY: Value(string_value=backend_name)})
+def endpoint_metadata_for(backend: ir.Backend, secrets: SecretValues) -> Metadata:
+    fields = Struct(fields={BACKEND_METADATA_KEY: Value(string_value=backend.name)})
+    ops = backend.request_headers
+    if ops.set or ops.add:
+        values = {name: secrets.resolve(value) for name, value in (*ops.add, *ops.set)}
+        fields.fields[REQUEST_HEADERS_METADATA_KEY].struct_value.update(values)
     return Metadata(filter_metadata={METADATA_NAMESPACE: fields})
 
 
@@ -39,9 +53,11 @@ def lb_endpoint_for(endpoint: ir.Endpoint, metadata: Metadata) -> LbEndpoint:
     )
 
 
-def load_assignment_of(cluster_name: str, endpoints: Iterable[ir.Endpoint]) -> ClusterLoadAssignment:
-    """Endpoints grouped into one LocalityLbEndpoints per priority (0 first)."""
-    metadata = backend_metadata_for(cluster_name)
+def load_assignment_of(
+    cluster_name: str, endpoints: Iterable[ir.Endpoint], metadata: Metadata
+) -> ClusterLoadAssignment:
+    """Endpoints grouped into one LocalityLbEndpoints per priority (0 first), each with ``metadata``
+    (from :func:`endpoint_metadata_for`)."""
     ordered = sorted(endpoints, key=lambda e: e.priority)
     return ClusterLoadAssignment(
         cluster_name=cluster_name,
@@ -52,15 +68,16 @@ def load_assignment_of(cluster_name: str, endpoints: Iterable[ir.Endpoint]) -> C
     )
 
 
-def load_assignment_for(backend: ir.Backend) -> ClusterLoadAssignment:
+def load_assignment_for(backend: ir.Backend, secrets: SecretValues) -> ClusterLoadAssignment:
     """The Backend's endpoints as known from the config.
 
     DNS backends resolve inside Envoy (one endpoint: the hostname). Kubernetes backends start empty;
     whatever discovers their EndpointSlices builds the assignment with :func:`load_assignment_of`.
     """
     source = backend.endpoints
+    metadata = endpoint_metadata_for(backend, secrets)
     if isinstance(source, ir.StaticEndpoints):
-        return load_assignment_of(backend.name, source.endpoints)
+        return load_assignment_of(backend.name, source.endpoints, metadata)
     if isinstance(source, ir.DnsEndpoints):
-        return load_assignment_of(backend.name, (ir.Endpoint(source.hostname, source.port),))
+        return load_assignment_of(backend.name, (ir.Endpoint(source.hostname, source.port),), metadata)
     return ClusterLoadAssignment(cluster_name=backend.name)

@@ -75,9 +75,14 @@ def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] 
     backends = [model.backend(name) for name in sorted(routed_backends(rules) | grpc_services)]
     fallbacks = {(b.backend, rule.fallback) for rule in rules if rule.fallback for b in rule.backends}
     clusters = [cluster_for(b, secret_values, grpc_service=b.name in grpc_services) for b in backends]
-    clusters += [aggregate_cluster_for(primary, fallback) for primary, fallback in fallbacks]
+    clusters += [
+        aggregate_cluster_for(model.backend(primary), tuple(model.backend(name) for name in fallback))
+        for primary, fallback in fallbacks
+    ]
     endpoints: list[ClusterLoadAssignment] = [
-        load_assignment_for(b) for b in backends if not isinstance(b.endpoints, ir.DnsEndpoints)
+        load_assignment_for(b, secret_values)
+        for b in backends
+        if not isinstance(b.endpoints, ir.DnsEndpoints)
     ]
     tls_secrets = {listener.tls_secret for listener in the_gateway.listeners if listener.tls_secret}
     return {
