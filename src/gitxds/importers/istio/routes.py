@@ -30,10 +30,11 @@ def read_virtual_service(
     if "*" not in hosts:
         route_spec["hostnames"] = hosts
     reader = RuleReader(namespace, plan, report)
-    route_spec["rules"] = [
+    rules = [
         reader.read(raw, f"spec.http[{index}]")
         for index, raw in enumerate(sequence(spec.get("http", []), "spec.http", report))
     ]
+    route_spec["rules"] = _reachable(rules, report)
     if not route_spec["rules"] and not report.refused:
         report.error("spec.http", ImportReason.UNSUPPORTED_FIELD, "no HTTP routes: gitxds routes HTTP only")
     if report.refused:
@@ -67,3 +68,22 @@ def _gateways(spec: dict[str, Any], default: str | None, report: ObjectReport) -
             "add one to spec.gateways (or import with --gateway NAME)",
         )
     return names
+
+
+def _reachable(rules: list[dict[str, Any]], report: ObjectReport) -> list[dict[str, Any]]:
+    """Drops rules whose every match an earlier rule already takes: Istio never uses them either, and
+    gitxds rejects them as duplicates."""
+    seen: list[dict[str, Any]] = []
+    kept = []
+    for index, rule in enumerate(rules):
+        matches = rule.get("matches") or [{}]
+        if all(m in seen for m in matches) or {} in seen:
+            report.warn(
+                f"spec.http[{index}]",
+                ImportReason.APPROXIMATED,
+                "an earlier route takes every request this route matches, so it is never used; not imported",
+            )
+            continue
+        seen += matches
+        kept.append(rule)
+    return kept
