@@ -23,7 +23,10 @@ def rule(name: str = "r/0", **fields: object) -> ir.Rule:
     return ir.Rule(name, **fields)  # type: ignore[arg-type]
 
 
-def only_route(a_rule: ir.Rule, plan: FilterPlan = FilterPlan(), hash_headers: tuple[str, ...] = ()) -> Route:
+NO_FILTERS = FilterPlan()
+
+
+def only_route(a_rule: ir.Rule, plan: FilterPlan = NO_FILTERS, hash_headers: tuple[str, ...] = ()) -> Route:
     [route] = routes_for(a_rule, plan, hash_headers, RENDER)
     return route
 
@@ -108,21 +111,11 @@ def test_timeouts_and_streaming() -> None:
 def test_mirror_percent_keeps_fractions() -> None:
     [five] = request_mirror_policies_for(ir.Mirror("chat-v2", 5))
     assert five.cluster == "chat-v2"
-    assert (
-        five.runtime_fraction.default_value.numerator,
-        five.runtime_fraction.default_value.denominator,
-    ) == (
-        5,
-        FractionalPercent.HUNDRED,
-    )
+    fraction = five.runtime_fraction.default_value
+    assert (fraction.numerator, fraction.denominator) == (5, FractionalPercent.HUNDRED)
     [half] = request_mirror_policies_for(ir.Mirror("chat-v2", 0.5))
-    assert (
-        half.runtime_fraction.default_value.numerator,
-        half.runtime_fraction.default_value.denominator,
-    ) == (
-        5000,
-        FractionalPercent.MILLION,
-    )
+    fraction = half.runtime_fraction.default_value
+    assert (fraction.numerator, fraction.denominator) == (5000, FractionalPercent.MILLION)
 
 
 def test_ring_hash_backends_hash_on_their_header() -> None:
