@@ -83,7 +83,7 @@ class LoadedConfig:
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """`` (did you mean "x"?)`` for a close match, else ``""``."""
     choices = list(known)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
     if not close:
         lowered = {choice.lower(): choice for choice in choices}
         close = [lowered[word.lower()]] if word.lower() in lowered else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,8 +13,8 @@ from pydantic import ValidationError
 from gitxds.config.checks import check_document
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected, did_you_mean, line_of
 from gitxds.config.pydantic_errors import describe_value, issue_from_error
-from gitxds.config.schema import API_VERSION, KINDS
-from gitxds.config.yamlread import RawDocument, format_path, read_documents
+from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
+from gitxds.config.yamlread import FieldPath, RawDocument, format_path, node_at, read_documents
 from gitxds.errors import Diagnostic, Reason
 
 __all__ = ["config_files", "load_directory", "merge_files", "parse_file"]
@@ -70,27 +71,28 @@ def config_files(root: Path) -> list[str]:
 
 
 def merge_files(results: Iterable[FileResult]) -> LoadedConfig:
-    """Combine per-file results; a second object of a kind with a taken name is rejected."""
+    """Combine per-file results; a kind and name seen earlier (by file and line) is a DuplicateName."""
     ordered = sorted(results, key=lambda r: r.file)
     diagnostics = [d for r in ordered for d in r.diagnostics]
     rejected = [x for r in ordered for x in r.rejected]
+    named: list[tuple[str, int, str, str, Document | None]] = [
+        (x.file, x.line, x.kind, x.name, None) for x in rejected if x.name
+    ]
+    named += [(d.file, d.line, d.kind, d.name, d) for r in ordered for d in r.documents]
     first_seen: dict[tuple[str, str], tuple[str, int]] = {}
-    for entry in sorted(rejected, key=lambda x: (x.file, x.line)):
-        if entry.name:
-            first_seen.setdefault((entry.kind, entry.name), (entry.file, entry.line))
     documents = []
-    for document in sorted((d for r in ordered for d in r.documents), key=lambda d: (d.file, d.line)):
-        key = (document.kind, document.name)
-        earlier = first_seen.get(key)
-        if earlier is None or earlier == (document.file, document.line):
-            first_seen[key] = (document.file, document.line)
-            documents.append(document)
+    for file, line, kind, name, document in sorted(named, key=lambda entry: entry[:2]):
+        earlier = first_seen.setdefault((kind, name), (file, line))
+        if earlier == (file, line):
+            if document is not None:
+                documents.append(document)
             continue
-        message = f'{document.kind} "{document.name}" is already defined at {earlier[0]}:{earlier[1]}'
+        message = f'{kind} "{name}" is already defined at {earlier[0]}:{earlier[1]}'
+        if document is None:  # already rejected for its own problems; say this one too
+            diagnostics.append(Diagnostic(file, line, "metadata.name", Reason.DUPLICATE_NAME, message))
+            continue
         diagnostics.append(document.diagnostic(("metadata", "name"), Reason.DUPLICATE_NAME, message))
-        rejected.append(
-            Rejected(document.kind, document.name, document.file, document.line, Reason.DUPLICATE_NAME)
-        )
+        rejected.append(Rejected(kind, name, file, line, Reason.DUPLICATE_NAME))
     return LoadedConfig(
         documents=tuple(documents),
         diagnostics=tuple(sorted(diagnostics, key=Diagnostic.sort_key)),
@@ -114,9 +116,35 @@ def _parse_document(relpath: str, raw: RawDocument) -> tuple[Document | None, li
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:
-        return None, [issue_from_error(error, data, model) for error in exc.errors()]
+        issues = [issue_from_error(error, data, model) for error in exc.errors()]
+        return None, issues + _checks_without_bad_fields(model, data, issues)
     document = Document(data["kind"], obj.metadata.name, relpath, raw.line, obj, raw.lines)
     return document, check_document(obj)
+
+
+def _checks_without_bad_fields(
+    model: type[ConfigObject], data: dict[str, Any], issues: list[Issue]
+) -> list[Issue]:
+    """Cross-field checks on the document minus its bad optional fields, so one run reports both kinds."""
+    pruned = copy.deepcopy(data)
+    for issue in issues:
+        parent = node_at(pruned, issue.path[:-1])
+        last = issue.path[-1] if issue.path else None
+        if issue.reason is Reason.MISSING_FIELD or not isinstance(parent, dict) or last not in parent:
+            return []
+        del parent[last]
+    try:
+        obj = model.model_validate(pruned)
+    except ValidationError:
+        return []
+    bad = [issue.path for issue in issues]
+    return [extra for extra in check_document(obj) if not any(_related(extra.path, b) for b in bad)]
+
+
+def _related(path: FieldPath, other: FieldPath) -> bool:
+    """One path contains the other: a check there may only be an echo of the removed field."""
+    shorter = min(len(path), len(other))
+    return path[:shorter] == other[:shorter]
 
 
 def _check_envelope(data: dict[str, Any]) -> list[Issue]:

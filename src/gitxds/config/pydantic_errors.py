@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from gitxds.config.document import Issue, did_you_mean
-from gitxds.config.yamlread import FieldPath, format_path
+from gitxds.config.yamlread import FieldPath, format_path, has_child
 from gitxds.errors import Reason
 
 __all__ = ["describe_value", "issue_from_error"]
@@ -92,7 +92,7 @@ def _clean_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> Field
     path: list[str | int] = []
     node = data
     for index, part in enumerate(loc):
-        if _has_child(node, part):
+        if has_child(node, part):
             node = node[part]
         elif keep_last and index == len(loc) - 1:
             node = None
@@ -100,12 +100,6 @@ def _clean_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> Field
             continue
         path.append(part)
     return tuple(path)
-
-
-def _has_child(node: Any, part: int | str) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _unknown_field_message(path: FieldPath, model: type[BaseModel]) -> str:

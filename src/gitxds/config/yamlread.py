@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-__all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "read_documents"]
+__all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "has_child", "node_at", "read_documents"]
 
 FieldPath = tuple[str | int, ...]
 
@@ -72,6 +72,21 @@ def format_path(path: FieldPath) -> str:
         else:
             out += f'["{part}"]'
     return out
+
+
+def has_child(node: Any, part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def node_at(data: Any, path: FieldPath) -> Any:
+    """The plain value at ``path``, or ``None`` when the path does not exist."""
+    for part in path:
+        if not has_child(data, part):
+            return None
+        data = data[part]
+    return data
 
 
 def _split_documents(text: str) -> Iterator[tuple[int, str]]:
