@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+
+_LOG_PREFIX = re.compile(r"^\[[^\]]*\](\[[^\]]*\])*\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,10 @@ async def validate_bootstrap(envoy: str, bootstrap: Message, timeout: float = 30
 
 
 def _essential(text: str, path: str) -> str:
-    # Envoy prints the bootstrap path and a generic trailer; keep the line that explains the problem.
-    lines = [ln for ln in text.splitlines() if ln.strip() and path not in ln]
+    """Envoy's reason without its log prefix or our temporary file's name."""
+    marker = f"error initializing configuration '{path}': "
+    for line in reversed(text.splitlines()):
+        if marker in line:
+            return line.split(marker, 1)[1].strip()
+    lines = [_LOG_PREFIX.sub("", ln).replace(path, "bootstrap") for ln in text.splitlines() if ln.strip()]
     return " ".join(lines[-3:]) if lines else "rejected by Envoy"
