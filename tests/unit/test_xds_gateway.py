@@ -99,9 +99,7 @@ def test_a_gateway_gets_only_its_routes_and_the_backends_they_use() -> None:
         backends=(ir.Backend("admin", static), ir.Backend("chat", static), ir.Backend("unused", static)),
         routes=(
             ir.Route("chat", ("edge",), (), (ir.Rule("chat/0", (), (ir.WeightedBackend("chat", 1),)),)),
-            ir.Route(
-                "admin", ("internal",), (), (ir.Rule("admin/0", (), (ir.WeightedBackend("admin", 1),)),)
-            ),
+            ir.Route("admin", ("internal",), (), to_admin),
         ),
     )
     edge = translate_gateway(model, "edge")
