@@ -32,12 +32,12 @@ _DURATION_RULE = "duration(self) >= duration('1ms')"
 _PORT_RULE = "0 < self && self <= 65535"
 
 
-def require_istio_dir() -> Path:
-    if not CRD_DIR.is_dir():
+def require_istio_dir(istio_dir: Path = ISTIO_DIR) -> Path:
+    if not (istio_dir / "crds").is_dir():
         raise FileNotFoundError(
-            f"Istio reference data not found at {ISTIO_DIR.resolve()}: clone shared/ beside main/"
+            f"Istio reference data not found at {istio_dir.resolve()}: clone shared/ beside main/"
         )
-    return ISTIO_DIR
+    return istio_dir
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class CrdValidator:
     """Validates documents of every kind and served version found in the CRD directory."""
 
     def __init__(self, crd_dir: Path = CRD_DIR) -> None:
-        require_istio_dir()
+        require_istio_dir(crd_dir.parent)
         self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
         for path in sorted(crd_dir.glob("*.yaml")):
             crd = yaml.safe_load(path.read_text())

@@ -1,0 +1,153 @@
+"""``gitxds import istio``: every Istio sample imports, or is refused with a reason per field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitxds.cli import main
+from gitxds.config import load_directory
+from gitxds.errors import Severity
+from gitxds.importers.istio import ImportReason, ImportResult, SourceDocument, import_istio, render_files
+
+from .crd_validator import SAMPLES_DIR, load_documents
+
+SAMPLES = sorted(p.name for p in SAMPLES_DIR.glob("*.yaml"))
+BOOKINFO = [
+    "destination-rule-all.yaml",
+    "virtual-service-reviews-90-10.yaml",
+    "virtual-service-ratings-test-delay.yaml",
+]
+
+
+def _import(*names: str, gateway: str | None = "edge", documents: list[Any] | None = None) -> ImportResult:
+    sources = [SourceDocument(name, d) for name in names for d in load_documents(SAMPLES_DIR / name)]
+    sources += [SourceDocument("inline.yaml", d) for d in documents or []]
+    return import_istio(sources, gateway=gateway)
+
+
+def _errors(result: ImportResult) -> list[str]:
+    return [
+        f"{f.kind}/{f.name} {f.path}: {f.reason}" for f in result.findings if f.severity is Severity.ERROR
+    ]
+
+
+def _write(result: ImportResult, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in render_files(result.documents, ["test"]).items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def _imported_names(result: ImportResult, kind: str) -> set[str]:
+    return {d["metadata"]["name"] for d in result.documents if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_every_sample_object_imports_or_is_refused_with_field_reasons(sample: str, tmp_path: Path) -> None:
+    result = _import(sample)
+    routes = _imported_names(result, "Route")
+    for document in load_documents(SAMPLES_DIR / sample):
+        name = document["metadata"]["name"]
+        errors = [f for f in result.findings if f.name == name and f.severity is Severity.ERROR]
+        if document["kind"] == "VirtualService" and name in routes:
+            assert errors == []
+        if errors:
+            assert errors[-1].reason is ImportReason.REFUSED
+            assert [f for f in errors if f.path and f.message], "a refusal names at least one field"
+    assert load_directory(_write(result, tmp_path)).diagnostics == ()
+
+
+def test_the_invalid_destination_rules_are_refused_naming_each_bad_field() -> None:
+    result = _import("validation-destinationrule-invalid.yaml")
+    assert result.documents == []
+    paths = {f.path for f in result.findings if f.severity is Severity.ERROR}
+    assert {"_err", "spec.trafficPolicy.loadBalancer.warmup"} <= paths
+
+
+def test_tcp_routes_are_refused_with_the_reason() -> None:
+    result = _import("tcp-echo-20-v2.yaml")
+    assert result.documents == []
+    [tcp] = [f for f in result.findings if f.path == "spec.tcp"]
+    assert "HTTP only" in tcp.message
+
+
+def test_bookinfo_imports_without_errors_into_a_directory_the_loader_accepts(tmp_path: Path) -> None:
+    result = _import(*BOOKINFO)
+    assert _errors(result) == []
+    loaded = load_directory(_write(result, tmp_path))
+    assert loaded.diagnostics == ()
+    [reviews] = [d for d in result.documents if d["kind"] == "Route" and d["metadata"]["name"] == "reviews"]
+    assert reviews["spec"] == {
+        "gateways": ["edge"],
+        "hostnames": ["reviews"],
+        "rules": [{"backends": [{"name": "reviews-v1", "weight": 90}, {"name": "reviews-v2", "weight": 10}]}],
+    }
+
+
+def test_subsets_become_labelled_backends_of_one_kubernetes_service() -> None:
+    result = _import("destination-rule-reviews.yaml")
+    backends = {d["metadata"]["name"]: d for d in result.documents if d["kind"] == "Backend"}
+    assert sorted(backends) == ["reviews-v1", "reviews-v2", "reviews-v3"]
+    v2 = backends["reviews-v2"]
+    assert v2["metadata"]["labels"] == {"version": "v2"}
+    assert v2["spec"]["kubernetes"] == {"service": "reviews", "namespace": "default", "port": 80}
+    assert v2["spec"]["loadBalancer"] == "RANDOM"
+    assert v2["spec"]["connectTimeout"] == "10s"  # Istio's default, written out
+    warnings = [f.message for f in result.findings if f.severity is Severity.WARNING]
+    assert any("assume port 80" in m for m in warnings)
+    assert any("select no pods" in m for m in warnings)
+
+
+def test_a_misspelled_field_refuses_the_object_and_names_the_field() -> None:
+    document = yaml.safe_load(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: typo}\n"
+        "spec: {hosts: [a], gateways: [edge], http: [{tiemout: 5s, route: [{destination: {host: a}}]}]}"
+    )
+    result = _import(documents=[document])
+    assert _imported_names(result, "Route") == set()
+    assert "VirtualService/typo spec.http[0].tiemout: UnsupportedField" in _errors(result)
+
+
+def test_other_kinds_are_refused() -> None:
+    gateway = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "gw"},
+        "spec": {},
+    }
+    result = _import(documents=[gateway])
+    assert "Gateway/gw kind: UnsupportedKind" in _errors(result)
+
+
+def test_mesh_routes_without_a_gateway_option_are_imported_with_a_warning() -> None:
+    result = _import("api-proto-vs-timeout.yaml", gateway=None)
+    [route] = [d for d in result.documents if d["kind"] == "Route"]
+    assert route["spec"]["gateways"] == []
+    assert any(f.path == "spec.gateways" and f.severity is Severity.WARNING for f in result.findings)
+
+
+def test_cli_writes_the_directory_and_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(SAMPLES_DIR / name) for name in BOOKINFO]
+    code = main(["import", "istio", *files, "--output", str(tmp_path / "out"), "--gateway", "edge"])
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["backends.yaml", "routes.yaml"]
+    assert "warning:" in capsys.readouterr().err
+
+
+def test_cli_exits_one_when_something_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import", "istio", str(SAMPLES_DIR / "tcp-echo-20-v2.yaml"), "--output", str(tmp_path)])
+    assert code == 1
+    assert "VirtualService/tcp-echo spec.tcp: error: UnsupportedField" in capsys.readouterr().err
+
+
+def test_cli_strict_fails_on_warnings(tmp_path: Path) -> None:
+    files = [str(SAMPLES_DIR / name) for name in BOOKINFO]
+    assert main(["import", "istio", *files, "--output", str(tmp_path), "--gateway", "edge", "--strict"]) == 1
+
+
+def test_cli_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
+    assert main(["import", "istio", str(tmp_path / "missing.yaml"), "--output", str(tmp_path)]) == 2
