@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import gitxds.cli
 from gitxds.cli import main
 
 HEAD = "apiVersion: gitxds.dev/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n"
@@ -84,12 +83,6 @@ EXPECTED = [
     "routes/orphans.yaml:4 spec.gateways: RouteWithoutGateway: ",
     'routes/orphans.yaml:11 spec.gateways[0]: UnknownGateway: no Gateway named "egde" (known: edge)',
 ]
-
-
-@pytest.fixture(autouse=True)
-def only_validate_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parse through the real ``main`` without importing the other sub-commands' modules."""
-    monkeypatch.setattr(gitxds.cli, "COMMANDS", ("validate",))
 
 
 def write_tree(root: Path, files: dict[str, str]) -> None:
