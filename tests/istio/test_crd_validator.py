@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .crd_validator import SAMPLES_DIR, CrdValidator, load_documents, require_istio_dir
 
@@ -88,3 +89,23 @@ def test_rejects_an_unknown_metadata_field_and_a_bad_name(crd_validator: CrdVali
 def test_a_missing_reference_directory_fails_loudly(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="clone shared"):
         require_istio_dir(tmp_path / "nowhere")
+
+
+def _policies_output(kind: str) -> dict[str, Any]:
+    path = Path(__file__).resolve().parent / "golden" / "policies" / "out" / "istio.yaml"
+    [document] = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
+    return copy.deepcopy(document)
+
+
+def test_hand_written_schemas_catch_a_misspelled_authorization_policy_field(
+    crd_validator: CrdValidator,
+) -> None:
+    document = _policies_output("AuthorizationPolicy")
+    document["spec"]["rules"][0]["to"][0]["operation"]["path"] = ["/x"]
+    assert _paths(crd_validator, document) == ["spec.rules[0].to[0].operation.path"]
+
+
+def test_hand_written_schemas_catch_a_bad_envoy_filter_enum(crd_validator: CrdValidator) -> None:
+    document = _policies_output("EnvoyFilter")
+    document["spec"]["configPatches"][0]["applyTo"] = "HTTP_FILTERS"
+    assert _paths(crd_validator, document) == ["spec.configPatches[0].applyTo"]

@@ -26,6 +26,7 @@ def test_golden_output(case: str) -> None:
 def test_golden_output_passes_strict_crd_validation(case: str, crd_validator: CrdValidator) -> None:
     documents = [d for d in yaml.safe_load_all((GOLDEN_DIR / case / "out" / "istio.yaml").read_text()) if d]
     checked = [d for d in documents if crd_validator.knows(d)]
+    assert len(checked) == len(documents)
     problems = {
         f"{d['kind']}/{d['metadata']['name']}": [str(p) for p in crd_validator.validate(d)] for d in checked
     }
