@@ -65,8 +65,8 @@ def _http_meaning(http: dict[str, Any], ns: str) -> dict[str, Any]:
         "timeoutMs": millis(http["timeout"]) if "timeout" in http else None,
         "headers": http.get("headers"),
     }
-    if "retries" in http and http["retries"].get("attempts", 0) > 0:
-        retries = http["retries"]
+    retries = http.get("retries", {"attempts": 2})  # Istio's default policy when a route states none
+    if retries.get("attempts", 0) > 0:
         meaning["retries"] = {
             "attempts": retries["attempts"],
             "perTryTimeoutMs": millis(retries["perTryTimeout"]) if "perTryTimeout" in retries else None,

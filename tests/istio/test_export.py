@@ -86,6 +86,14 @@ def test_methods_become_one_istio_match_each() -> None:
     assert all(m["uri"] == {"prefix": "/v1/chat/completions"} for m in matches)
 
 
+def test_a_rule_without_retries_turns_istio_default_retries_off() -> None:
+    model = chat_model()
+    route = model.routes[0]
+    rule = dataclasses.replace(route.rules[0], retries=None)
+    model = dataclasses.replace(model, routes=(dataclasses.replace(route, rules=(rule,)),))
+    assert _one(export(model), "VirtualService", "chat")["spec"]["http"][0]["retries"] == {"attempts": 0}
+
+
 def test_fallback_and_streaming_are_reported_not_dropped() -> None:
     model = chat_model()
     route = model.routes[0]

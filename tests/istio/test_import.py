@@ -84,8 +84,18 @@ def test_bookinfo_imports_without_errors_into_a_directory_the_loader_accepts(tmp
     assert reviews["spec"] == {
         "gateways": ["edge"],
         "hostnames": ["reviews"],
-        "rules": [{"backends": [{"name": "reviews-v1", "weight": 90}, {"name": "reviews-v2", "weight": 10}]}],
+        "rules": [
+            {
+                "backends": [{"name": "reviews-v1", "weight": 90}, {"name": "reviews-v2", "weight": 10}],
+                # Istio's default retry policy, written out so gitxds behaves the same
+                "retries": {
+                    "attempts": 2,
+                    "on": ["connect-failure", "refused-stream", "unavailable", "cancelled"],
+                },
+            }
+        ],
     }
+    assert any(f.path == "spec.http[0].retries.retryOn" for f in result.findings)
 
 
 def test_subsets_become_labelled_backends_of_one_kubernetes_service() -> None:

@@ -24,7 +24,8 @@ _RULE_FIELDS = {
     "headers",
 }
 _MATCH_FIELDS = {"name", "uri", "headers", "withoutHeaders", "method"}
-# Istio's retryOn when a VirtualService names none; retriable-status-codes without codes retries nothing.
+# Istio's retry policy for routes that state none; its retriable-status-codes (503) has no gitxds spelling.
+_ISTIO_DEFAULT_ATTEMPTS = 2
 _ISTIO_RETRY_ON = ["connect-failure", "refused-stream", "unavailable", "cancelled"]
 
 
@@ -47,10 +48,11 @@ class RuleReader:
         rule["backends"] = self._backends(http, path)
         if "timeout" in http:
             rule["timeout"] = duration_text(http["timeout"], join(path, "timeout"), self.report)
-        if "retries" in http:
-            retries = self._retries(http["retries"], join(path, "retries"))
-            if retries:
-                rule["retries"] = retries
+        retries = self._retries(
+            http.get("retries", {"attempts": _ISTIO_DEFAULT_ATTEMPTS}), join(path, "retries")
+        )
+        if retries:
+            rule["retries"] = retries
         if "fault" in http:
             rule["fault"] = self._fault(http["fault"], join(path, "fault"))
         if "mirror" in http:
@@ -145,6 +147,13 @@ class RuleReader:
         attempts = int(retries.get("attempts", 0))
         if attempts == 0:
             return {}
+        if "retryOn" not in retries:
+            self.report.warn(
+                join(path, "retryOn"),
+                ImportReason.APPROXIMATED,
+                "Istio's default retry conditions also retry 503 responses; imported as "
+                f"{', '.join(_ISTIO_RETRY_ON)} (add gateway-error or 5xx to retry server errors)",
+            )
         conditions = [
             c.strip() for c in str(retries.get("retryOn", ",".join(_ISTIO_RETRY_ON))).split(",") if c.strip()
         ]

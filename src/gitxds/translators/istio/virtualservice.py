@@ -68,8 +68,8 @@ class _RuleBuilder:
         entry["route"] = self._destinations(rule)
         if rule.timeout_ms is not None:
             entry["timeout"] = duration(rule.timeout_ms)
-        if rule.retries is not None:
-            entry["retries"] = _retries(rule.retries)
+        # Without this, Istio would apply its default retry policy; gitxds does not retry unless told.
+        entry["retries"] = _retries(rule.retries) if rule.retries is not None else {"attempts": 0}
         if rule.fault is not None:
             entry["fault"] = _fault(rule.fault)
         if rule.mirror is not None:
