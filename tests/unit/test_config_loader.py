@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gitxds.config import load_directory, merge_files, parse_file
 from gitxds.errors import Reason
 
@@ -124,3 +128,28 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
 
 def test_parse_file_is_pure() -> None:
     assert parse_file("a.yaml", backend("a")) == parse_file("a.yaml", backend("a"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["&a {b: *a}\n", "{" * 2000, "- " * 3000 + "x\n", "!!binary abc\n", '"unterminated\n', "a: !custom 1\n"],
+)
+def test_hostile_yaml_is_a_diagnostic_not_a_crash(text: str) -> None:
+    result = parse_file("x.yaml", text)
+    assert result.documents == ()
+    assert result.diagnostics
+    assert all(d.line >= 1 for d in result.diagnostics)
+
+
+def test_yaml_directive_belongs_to_the_next_document() -> None:
+    result = parse_file("x.yaml", "%YAML 1.2\n---\n" + backend("a"))
+    assert [(d.name, d.line) for d in result.documents] == [("a", 3)]
+    assert result.diagnostics == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab:- \n{}[]&*!#%'\"|>?,.0123\t")), max_size=120))
+def test_any_text_gives_documents_or_diagnostics_never_an_exception(text: str) -> None:
+    result = parse_file("x.yaml", text)
+    last_line = text.count("\n") + 1
+    assert all(0 <= d.line <= last_line for d in result.diagnostics)

@@ -22,6 +22,7 @@ FieldPath = tuple[str | int, ...]
 
 _DOCUMENT_START = re.compile(r"---(\s.*)?")
 _DOCUMENT_END = re.compile(r"\.\.\.\s*")
+_MAX_FLOW_DEPTH = 64
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
@@ -46,19 +47,30 @@ def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
     problems: list[YamlProblem] = []
     for first_line, chunk in _split_documents(text):
         try:
-            node = yaml.load(chunk)
+            document = _read_one(yaml, chunk, first_line)
         except MarkedYAMLError as exc:
             problems.append(_problem(exc, first_line, last_line=chunk.count("\n")))
-            continue
         except YAMLError as exc:
-            problems.append(YamlProblem(first_line, str(exc).strip()))
-            continue
-        if node is None:
-            continue
-        lines: dict[FieldPath, int] = {}
-        _index_lines(node, (), lines)
-        documents.append(RawDocument(_start_line(node, chunk, first_line), _to_plain(node), lines))
+            problems.append(YamlProblem(first_line, " ".join(str(exc).split())))
+        except RecursionError:
+            problems.append(
+                YamlProblem(first_line, "the document nests too deeply or an alias refers to itself")
+            )
+        else:
+            if document is not None:
+                documents.append(document)
     return documents, problems
+
+
+def _read_one(yaml: YAML, chunk: str, first_line: int) -> RawDocument | None:
+    if _flow_depth(chunk) > _MAX_FLOW_DEPTH:  # the YAML parser slows down badly on deep [ { nesting
+        raise RecursionError
+    node = yaml.load(chunk)
+    if node is None:
+        return None
+    lines: dict[FieldPath, int] = {}
+    _index_lines(node, (), lines)
+    return RawDocument(_start_line(node, chunk, first_line), _to_plain(node), lines)
 
 
 def format_path(path: FieldPath) -> str:
@@ -94,7 +106,7 @@ def _split_documents(text: str) -> Iterator[tuple[int, str]]:
     lines = text.splitlines()
     start = 0
     for index, line in enumerate(lines):
-        if _DOCUMENT_START.fullmatch(line) and index > start:
+        if _DOCUMENT_START.fullmatch(line) and index > start and not _only_directives(lines[start:index]):
             yield start + 1, "\n" * start + "\n".join(lines[start:index]) + "\n"
             start = index
         elif _DOCUMENT_END.fullmatch(line):
@@ -102,6 +114,32 @@ def _split_documents(text: str) -> Iterator[tuple[int, str]]:
             start = index + 1
     if start < len(lines):
         yield start + 1, "\n" * start + "\n".join(lines[start:]) + "\n"
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside quotes and comments (a cheap upper bound is enough)."""
+    depth = deepest = 0
+    quote = ""
+    previous = "\n"
+    for char in text:
+        if quote:
+            if char == quote or (char == "\n" and quote == "#"):
+                quote = ""
+        elif char in "\"'" or (char == "#" and previous in " \t\n"):
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        previous = char
+    return deepest
+
+
+def _only_directives(lines: list[str]) -> bool:
+    """``%YAML`` / ``%TAG`` lines belong to the document that the next ``---`` starts."""
+    content = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return bool(content) and all(line.startswith("%") for line in content)
 
 
 def _problem(exc: MarkedYAMLError, first_line: int, last_line: int) -> YamlProblem:
