@@ -8,7 +8,8 @@ is one of ``keys`` (the demo's authorizer), records the headers of every check (
 answers after ``.authorizer.delay`` seconds. ``stop()`` takes it down (to test fail-open / fail-closed).
 
 ``RateLimitService(config_paths)``: ``envoy.service.ratelimit.v3.RateLimitService`` with fixed-window
-counters, limits read from ``gitxds export ratelimit`` files (the envoyproxy/ratelimit YAML format:
+counters (windows counted from the service's start), limits read (or ``load``-ed later) from
+``gitxds export ratelimit`` files (the envoyproxy/ratelimit YAML format:
 ``domain``, ``descriptors`` of ``key`` / optional ``value`` / ``rate_limit`` / nested ``descriptors``;
 a descriptor without ``value`` gives every distinct value its own counter).
 """
@@ -182,11 +183,17 @@ def read_ratelimit_configs(paths: Iterable[Path]) -> dict[str, list[dict[str, An
 class RateLimitService(GrpcServiceThread):
     """A fixed-window rate limit service enforcing the limits in ``config_paths``."""
 
-    def __init__(self, config_paths: Iterable[Path], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, config_paths: Iterable[Path] = (), clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limiter = _FixedWindowLimiter(read_ratelimit_configs(config_paths), clock)
         super().__init__(
             lambda server: rls_pb2_grpc.add_RateLimitServiceServicer_to_server(self.limiter, server)
         )
+
+    def load(self, config_paths: Iterable[Path]) -> None:
+        """Replace the limits (the config is usually exported after the service's port is known)."""
+        self.limiter.configs = read_ratelimit_configs(config_paths)
 
     @property
     def calls(self) -> int:

@@ -86,4 +86,26 @@ def _parse_selector(pairs: list[str] | None) -> dict[str, str] | None:
     return selector
 
 
-_TARGETS: tuple[Callable[[Any], None], ...] = (_register_istio,)
+def _register_ratelimit(targets: Any) -> None:
+    parser = targets.add_parser(
+        "ratelimit",
+        help="configuration of the global rate limit service (envoyproxy/ratelimit YAML)",
+        description="Render the limits of every `mode: global` RateLimitPolicy in DIR as the rate limit "
+        "service's configuration: one document per domain, matching the descriptors Envoy sends. "
+        "Exit 0 on success, 1 on invalid config or policies that disagree within a domain, 2 on "
+        "usage errors.",
+    )
+    parser.add_argument("directory", metavar="DIR", type=Path, help="gitxds config directory")
+    parser.add_argument(
+        "--output-dir", type=Path, help="write one file per domain, DOMAIN.yaml, here instead of stdout"
+    )
+    parser.set_defaults(handler=_export_ratelimit)
+
+
+def _export_ratelimit(args: argparse.Namespace) -> int:
+    from gitxds.cli.export_ratelimit import export_ratelimit
+
+    return export_ratelimit(args.directory, args.output_dir)
+
+
+_TARGETS: tuple[Callable[[Any], None], ...] = (_register_istio, _register_ratelimit)
