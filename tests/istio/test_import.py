@@ -123,14 +123,49 @@ def test_a_misspelled_field_refuses_the_object_and_names_the_field() -> None:
 
 
 def test_other_kinds_are_refused() -> None:
-    gateway = {
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": "gw"},
-        "spec": {},
+    policy = {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "p"}}
+    result = _import(documents=[policy])
+    assert "AuthorizationPolicy/p kind: UnsupportedKind" in _errors(result)
+
+
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: edge-cert}
+"""
+
+
+def test_gateway_servers_become_listeners() -> None:
+    result = _import(documents=[yaml.safe_load(GATEWAY)])
+    [gateway] = result.documents
+    assert gateway["spec"] == {
+        "proxies": {"cluster": "edge"},
+        "listeners": [
+            {"name": "http", "port": 80},
+            {"name": "https", "port": 443, "protocol": "HTTPS", "tls": {"secretRef": "edge-cert"}},
+        ],
     }
-    result = _import(documents=[gateway])
-    assert "Gateway/gw kind: UnsupportedKind" in _errors(result)
+    assert [f.path for f in result.findings] == ["spec.selector"]
+
+
+def test_gateway_passthrough_and_tcp_servers_are_refused() -> None:
+    document = yaml.safe_load(GATEWAY)
+    document["spec"]["servers"][1]["tls"] = {"mode": "PASSTHROUGH"}
+    tcp = {"port": {"number": 31400, "name": "tcp", "protocol": "TCP"}, "hosts": ["*"]}
+    document["spec"]["servers"].append(tcp)
+    result = _import(documents=[document])
+    assert result.documents == []
+    errors = set(_errors(result))
+    assert "Gateway/edge spec.servers[1].tls: UnsupportedField" in errors
+    assert "Gateway/edge spec.servers[2].port.protocol: UnsupportedField" in errors
 
 
 def test_mesh_routes_without_a_gateway_option_are_imported_with_a_warning() -> None:

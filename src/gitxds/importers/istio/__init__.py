@@ -1,4 +1,4 @@
-"""Istio networking YAML (VirtualService, DestinationRule, ServiceEntry) -> gitxds config documents.
+"""Istio networking YAML (Gateway, VirtualService, DestinationRule, ServiceEntry) -> gitxds config.
 
 An object with a field gitxds cannot express is refused as a whole, with a finding per field;
 nothing is dropped silently.

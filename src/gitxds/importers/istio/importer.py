@@ -7,6 +7,7 @@ from typing import Any
 
 from gitxds.importers.istio.backends import BackendPlan
 from gitxds.importers.istio.findings import ImportFinding, ImportReason, ObjectReport
+from gitxds.importers.istio.gateways import read_gateway
 from gitxds.importers.istio.registry import (
     HostRules,
     ServiceEntryHost,
@@ -19,7 +20,7 @@ from gitxds.importers.istio.routes import read_virtual_service
 __all__ = ["ImportResult", "SourceDocument", "import_istio"]
 
 _API_VERSIONS = {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
-_KINDS = ("ServiceEntry", "DestinationRule", "VirtualService")
+_KINDS = ("Gateway", "ServiceEntry", "DestinationRule", "VirtualService")
 _ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status"}
 _KUBERNETES_SUFFIX = ".svc.cluster.local"
 
@@ -32,7 +33,7 @@ class SourceDocument:
 
 @dataclass(frozen=True)
 class ImportResult:
-    documents: list[dict[str, Any]]  # gitxds config documents, Backends then Routes, each sorted by name
+    documents: list[dict[str, Any]]  # gitxds config: Gateways, Backends, Routes, each sorted by name
     findings: list[ImportFinding]
 
 
@@ -73,7 +74,23 @@ def import_istio(
             routes[route["metadata"]["name"]] = route
         run.findings += accepted.report.finish()
     backends, backend_findings = plan.documents()
-    return ImportResult(backends + [routes[name] for name in sorted(routes)], run.findings + backend_findings)
+    gateways = _gateways(run)
+    documents = gateways + backends + [routes[name] for name in sorted(routes)]
+    return ImportResult(documents, run.findings + backend_findings)
+
+
+def _gateways(run: _Run) -> list[dict[str, Any]]:
+    gateways: dict[str, dict[str, Any]] = {}
+    for accepted in run.by_kind["Gateway"]:
+        gateway = read_gateway(accepted.source.document, accepted.report)
+        if gateway is not None and gateway["metadata"]["name"] in gateways:
+            accepted.report.error(
+                "metadata.name", ImportReason.INVALID_VALUE, "another Gateway has this name"
+            )
+        elif gateway is not None:
+            gateways[gateway["metadata"]["name"]] = gateway
+        run.findings += accepted.report.finish()
+    return [gateways[name] for name in sorted(gateways)]
 
 
 def _admit(source: SourceDocument, run: _Run) -> None:

@@ -1,4 +1,4 @@
-"""gitxds config documents -> YAML files, one per kind (backends.yaml, routes.yaml)."""
+"""gitxds config documents -> YAML files, one per kind (gateways.yaml, backends.yaml, routes.yaml)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 
 __all__ = ["render_files"]
 
-_FILES = {"Backend": "backends.yaml", "Route": "routes.yaml"}
+_FILES = {"Gateway": "gateways.yaml", "Backend": "backends.yaml", "Route": "routes.yaml"}
 
 
 def _no_aliases(*_: Any) -> bool:
