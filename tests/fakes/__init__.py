@@ -1,0 +1,1 @@
+"""Fakes for services that cannot run in the test environment (each one is named a fake)."""
