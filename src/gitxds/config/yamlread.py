@@ -6,15 +6,14 @@ the valid documents around it.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 __all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "has_child", "node_at", "read_documents"]
 
@@ -23,6 +22,7 @@ FieldPath = tuple[str | int, ...]
 _DOCUMENT_START = re.compile(r"---(\s.*)?")
 _DOCUMENT_END = re.compile(r"\.\.\.\s*")
 _MAX_FLOW_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
@@ -42,14 +42,15 @@ class YamlProblem:
 
 
 def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
-    yaml = YAML(typ="rt")
+    # The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
+    yaml = YAML(typ="safe", pure=False)
     documents: list[RawDocument] = []
     problems: list[YamlProblem] = []
     for first_line, chunk in _split_documents(text):
         try:
             document = _read_one(yaml, chunk, first_line)
         except MarkedYAMLError as exc:
-            problems.append(_problem(exc, first_line, last_line=chunk.count("\n")))
+            problems.append(_problem(exc, first_line, chunk.splitlines()))
         except YAMLError as exc:
             problems.append(YamlProblem(first_line, " ".join(str(exc).split())))
         except RecursionError:
@@ -65,12 +66,13 @@ def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
 def _read_one(yaml: YAML, chunk: str, first_line: int) -> RawDocument | None:
     if _flow_depth(chunk) > _MAX_FLOW_DEPTH:  # the YAML parser slows down badly on deep [ { nesting
         raise RecursionError
-    node = yaml.load(chunk)
-    if node is None:
+    node = yaml.compose(chunk)
+    data = _to_plain(yaml.constructor.construct_document(node)) if node is not None else None
+    if data is None:  # an empty document
         return None
     lines: dict[FieldPath, int] = {}
     _index_lines(node, (), lines)
-    return RawDocument(_start_line(node, chunk, first_line), _to_plain(node), lines)
+    return RawDocument(int(node.start_mark.line) + 1, data, lines)
 
 
 def format_path(path: FieldPath) -> str:
@@ -142,40 +144,33 @@ def _only_directives(lines: list[str]) -> bool:
     return bool(content) and all(line.startswith("%") for line in content)
 
 
-def _problem(exc: MarkedYAMLError, first_line: int, last_line: int) -> YamlProblem:
+def _problem(exc: MarkedYAMLError, first_line: int, chunk_lines: list[str]) -> YamlProblem:
     mark = exc.problem_mark or exc.context_mark
-    # An unexpected end of the document is reported where the unclosed construct started.
-    line = min(mark.line + 1, last_line) if mark is not None else first_line
+    # An unexpected end of the document is reported on the document's last line.
+    line = min(mark.line + 1, len(chunk_lines)) if mark is not None else first_line
     parts = [p for p in (exc.context, exc.problem) if p]
     message = "; ".join(str(p).strip() for p in parts) or "invalid YAML"
+    if 0 < line <= len(chunk_lines) and "\t" in chunk_lines[line - 1]:
+        message += " (a tab character: YAML is indented with spaces)"
     return YamlProblem(line, " ".join(message.split()))
 
 
-def _start_line(node: Any, chunk: str, first_line: int) -> int:
-    if isinstance(node, CommentedMap | CommentedSeq):
-        return int(node.lc.line) + 1
-    for number, line in enumerate(chunk.splitlines(), start=1):
-        if number >= first_line and line.strip() and not line.lstrip().startswith(("#", "---")):
-            return number
-    return first_line
-
-
-def _index_lines(node: Any, path: FieldPath, lines: dict[FieldPath, int]) -> None:
-    if isinstance(node, CommentedMap):
-        for key, value in node.items():
-            child = (*path, str(key))
-            with contextlib.suppress(KeyError, TypeError):  # merged (<<) keys have no position
-                lines[child] = int(node.lc.key(key)[0]) + 1
-            _index_lines(value, child, lines)
-    elif isinstance(node, CommentedSeq):
-        for index, value in enumerate(node):
-            with contextlib.suppress(KeyError, TypeError, IndexError):
-                lines[(*path, index)] = int(node.lc.item(index)[0]) + 1
-            _index_lines(value, (*path, index), lines)
+def _index_lines(node: Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:  # merged keys stay at their parent's line
+                continue
+            child = (*path, str(key_node.value))
+            lines[child] = int(key_node.start_mark.line) + 1
+            _index_lines(value_node, child, lines)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, index)] = int(item.start_mark.line) + 1
+            _index_lines(item, (*path, index), lines)
 
 
 def _to_plain(node: Any) -> Any:
-    """Round-trip types (CommentedMap, ScalarFloat, ...) -> dict, list, str, int, float, bool."""
+    """Loaded values -> plain dict, list, str, int, float, bool (and stops on self-references)."""
     if isinstance(node, dict):
         return {str(key): _to_plain(value) for key, value in node.items()}
     if isinstance(node, list):
