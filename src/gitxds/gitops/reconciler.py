@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitxds import ir
@@ -26,6 +26,9 @@ from gitxds.gitops.version import content_hash, git_version
 from gitxds.metrics import Metrics
 from gitxds.translators.xds import UnknownSecretError, static_bootstrap
 from gitxds.xds.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
+
+# Adds what the config cannot know (discovered endpoints) to the snapshots about to be published.
+SnapshotOverlay = Callable[[ir.Model, dict[str, Snapshot]], dict[str, Snapshot]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class Reconciler:
         envoy: str | None = None,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        overlay: SnapshotOverlay | None = None,
     ) -> None:
         self.config_dir = config_dir
         self.cache = cache
@@ -63,6 +67,7 @@ class Reconciler:
         self._translator = MemoizedTranslator()
         self._lock = asyncio.Lock()
         self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
+        self._overlay = overlay  # runs on the loop at publish time, so it sees the latest discoveries
 
     def resolve_group(self, node_id: str, node_cluster: str) -> str | None:
         """The gateway whose ``proxies`` selector matches a node (node id selectors win)."""
@@ -114,7 +119,12 @@ class Reconciler:
         assert self.envoy is not None
         names = [g.name for g in model.gateways]
         verdicts = await asyncio.gather(
-            *(validate_bootstrap(self.envoy, static_bootstrap(model, name)) for name in names)
+            *(
+                # with the real secrets (in a private temporary file) so certificates are checked too;
+                # redacted placeholders are no certificate and Envoy would refuse every HTTPS listener
+                validate_bootstrap(self.envoy, static_bootstrap(model, name, self.secrets.values))
+                for name in names
+            )
         )
         return tuple(
             Diagnostic(
@@ -145,6 +155,10 @@ class Reconciler:
 
     def _publish(self, candidate: _Candidate, attempt: Attempt, detected: float) -> None:
         self.model = candidate.outcome.compiled.model
+        if self._overlay is not None:
+            candidate = replace(
+                candidate, snapshots=self._overlay(candidate.outcome.compiled.model, candidate.snapshots)
+            )
         changed = []
         for gateway, snapshot in sorted(candidate.snapshots.items()):
             current = self.cache.get(gateway)

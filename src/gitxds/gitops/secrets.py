@@ -1,7 +1,10 @@
-"""The secret store: a directory outside the config repository, one file per secret.
+"""The secret store: a directory outside the config repository, one entry per secret.
 
-Values are read when a config is built and handed to the translator; they never reach a log line,
-the status page, a rendered file or an error message (``redact`` scrubs them from any text).
+An entry is a file ``NAME`` (its text, e.g. an upstream credential, or PEM text holding a certificate
+chain and its private key) or a folder ``NAME/`` holding ``tls.crt`` and ``tls.key`` (the layout of a
+mounted Kubernetes TLS secret). Values are read when a config is built and handed to the translator;
+they never reach a log line, the status page, a rendered file or an error message (``redact`` scrubs
+them, and each part of a certificate folder, from any text).
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from pathlib import Path
 from gitxds.errors import UsageError
 
 REDACTED = "<redacted>"
+TLS_CERT = "tls.crt"
+TLS_KEY = "tls.key"
 
 
 class SecretStore:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._values: dict[str, str] = {}
+        self._fragments: list[str] = []  # longest first, so a whole value goes before its parts
 
     @staticmethod
     def check_outside(directory: Path, config_dir: Path) -> None:
@@ -28,18 +34,30 @@ class SecretStore:
             raise UsageError(f"--secrets-dir {directory} is inside the config directory {config_dir}")
 
     def load(self) -> Mapping[str, str]:
-        """Read every regular, non-hidden file; a value's trailing newline is dropped."""
+        """Read every non-hidden entry; a file value's trailing newline is dropped."""
         values: dict[str, str] = {}
+        fragments: list[str] = []
         if self.directory is not None and self.directory.is_dir():
             for path in sorted(self.directory.iterdir()):
-                if path.name.startswith(".") or not path.is_file():
+                if path.name.startswith("."):
                     continue  # Kubernetes secret volumes keep real files behind ..data links
-                values[path.name] = path.read_text().rstrip("\n")
+                if path.is_file():
+                    values[path.name] = path.read_text().rstrip("\n")
+                elif (path / TLS_CERT).is_file() and (path / TLS_KEY).is_file():
+                    parts = [(path / name).read_text().strip() for name in (TLS_CERT, TLS_KEY)]
+                    values[path.name] = "\n".join(parts) + "\n"
+                    fragments += parts
         self._values = values
+        self._fragments = sorted({*values.values(), *fragments}, key=len, reverse=True)
         return values
 
+    @property
+    def values(self) -> Mapping[str, str]:
+        """The values read by the latest ``load``."""
+        return self._values
+
     def redact(self, text: str) -> str:
-        for value in self._values.values():
+        for value in self._fragments:
             if value:
                 text = text.replace(value, REDACTED)
         return text

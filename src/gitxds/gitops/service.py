@@ -12,7 +12,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
 from gitxds.gitops.admin import AdminServer
+from gitxds.gitops.discovered import DiscoveredEndpoints
 from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.gitcmd import GitError
 from gitxds.gitops.gitsync import GitSync
@@ -22,7 +24,7 @@ from gitxds.gitops.status import diagnostic_json
 from gitxds.gitops.watch import ConfigWatcher
 from gitxds.metrics import Metrics, short_type
 from gitxds.translators.xds import resource_documents, translate_gateway
-from gitxds.xds.cache import SnapshotCache
+from gitxds.xds.cache import Snapshot, SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
 
@@ -41,6 +43,8 @@ class ServeOptions:
     admin_token: str | None = None
     watch_quiet_ms: int = 20
     watch_max_delay_ms: int = 500
+    kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster
+    in_cluster: bool = False
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -74,8 +78,21 @@ class GitxdsService:
         self.secrets = SecretStore(options.secrets_dir)
         envoy = find_envoy(options.envoy_path) if options.envoy_validate else None
         self.cache = SnapshotCache(resolver=self._resolve)
+        self.discovered = DiscoveredEndpoints(
+            self.cache,
+            self.secrets,
+            self._start_discovery,
+            on_published=self._on_eds_published,
+            logger=self._log,
+        )
         self.reconciler = Reconciler(
-            config_dir, self.cache, self.metrics, secrets=self.secrets, envoy=envoy, logger=self._log
+            config_dir,
+            self.cache,
+            self.metrics,
+            secrets=self.secrets,
+            envoy=envoy,
+            logger=self._log,
+            overlay=self.discovered.overlay,
         )
         self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
         self.xds.on_event(self._on_xds_event)
@@ -90,6 +107,13 @@ class GitxdsService:
 
     def _resolve(self, node_id: str, node_cluster: str) -> str | None:
         return self.reconciler.resolve_group(node_id, node_cluster)
+
+    def _start_discovery(self, on_change: EndpointsChanged) -> EndpointDiscovery:
+        api = discovery_api(self.options.kubeconfig, self.options.in_cluster)
+        return EndpointDiscovery(api, on_change, loop=asyncio.get_running_loop(), logger=self._log)
+
+    def _on_eds_published(self, gateway: str, snapshot: Snapshot) -> None:
+        self.reconciler.status.snapshot_versions[gateway] = snapshot.version
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -110,6 +134,15 @@ class GitxdsService:
             logger=self._log,
         )
         self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
+        if self.options.secrets_dir is not None:
+            secrets_watcher = ConfigWatcher(
+                self.options.secrets_dir,
+                self._on_secrets_changed,
+                quiet_ms=self.options.watch_quiet_ms,
+                max_delay_ms=self.options.watch_max_delay_ms,
+                logger=self._log,
+            )
+            self._tasks.append(asyncio.create_task(secrets_watcher.run(self._stop)))
         if self.git is not None:
             self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
 
@@ -120,11 +153,16 @@ class GitxdsService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.discovered.stop()
         await self.xds.stop(grace)
         await self.admin.stop()
 
     async def _on_files_changed(self) -> None:
         await self.reconciler.reload("files changed", detected_at=time.monotonic())
+
+    async def _on_secrets_changed(self) -> None:
+        """A rotated certificate or credential: same config, new values (new snapshot versions)."""
+        await self.reconciler.reload("secrets changed", detected_at=time.monotonic())
 
     async def _on_commit_fetched(self, commit: str) -> None:
         await self.reconciler.reload(f"fetched {commit[:12]}", detected_at=time.monotonic())
