@@ -47,7 +47,7 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 def run(
     fake: FakeKubeApi, tmp: Path, scenario: Callable[[EndpointDiscovery, Recorder], Awaitable[None]]
 ) -> None:
-    api = discovery_api(fake.write_kubeconfig(tmp / "kubeconfig"), {})
+    api = discovery_api(fake.write_kubeconfig(tmp / "kubeconfig"), in_cluster=False)
 
     async def main() -> None:
         recorder = Recorder()
@@ -189,4 +189,4 @@ def test_follow_starts_and_stops_watches_as_backends_come_and_go(
 
 def test_without_kubeconfig_or_pod_there_is_no_client() -> None:
     with pytest.raises(DiscoveryUnavailableError, match="--kubeconfig"):
-        discovery_api(None, {})
+        discovery_api(None, in_cluster=False)

@@ -68,6 +68,12 @@ def register(subparsers: Any) -> None:
         help="require `Authorization: Bearer <token>` on the admin endpoint (probes excepted); "
         "or set $GITXDS_ADMIN_TOKEN",
     )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig for the EndpointSlices of kubernetes backends "
+        "(default: the pod's service account when running in Kubernetes)",
+    )
     parser.add_argument("--debounce", default="20ms", help="quiet time that ends a burst of file changes")
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -89,6 +95,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         raise UsageError(str(exc)) from None
     if args.git_url is None and not args.dir.is_dir():
         raise UsageError(f"{args.dir} is not a directory")
+    if args.kubeconfig is not None and not args.kubeconfig.is_file():
+        raise UsageError(f"--kubeconfig {args.kubeconfig} is not a file")
     if args.secrets_dir is not None and not args.secrets_dir.is_dir():
         raise UsageError(f"--secrets-dir {args.secrets_dir} is not a directory")
     return ServeOptions(
@@ -105,6 +113,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         admin_token=_admin_token(args),
         watch_quiet_ms=quiet_ms,
         watch_max_delay_ms=max_delay_ms,
+        kubeconfig=args.kubeconfig,
+        in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
     )
 
 

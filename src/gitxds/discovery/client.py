@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,13 @@ class DiscoveryUnavailableError(GitxdsError):
     """Neither a kubeconfig was given nor does the process run in a Kubernetes pod."""
 
 
-def discovery_api(kubeconfig: Path | None, environ: Mapping[str, str]) -> Any:
-    """A ``DiscoveryV1Api``: from ``kubeconfig`` when given, else in-cluster when in a pod."""
+def discovery_api(kubeconfig: Path | None, in_cluster: bool) -> Any:
+    """A ``DiscoveryV1Api``: from ``kubeconfig`` when given, else from the pod's service account when
+    ``in_cluster`` (the caller saw ``KUBERNETES_SERVICE_HOST``)."""
     if kubeconfig is not None:
         api_client = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
         return client.DiscoveryV1Api(api_client)
-    if environ.get("KUBERNETES_SERVICE_HOST"):
+    if in_cluster:
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return client.DiscoveryV1Api(client.ApiClient(configuration))
