@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -148,7 +149,22 @@ def test_streaming_idle_timeout_ends_a_silent_stream(resilience):
     assert head.status == 200
     assert len(events) == 3
     assert ending == "reset"
-    assert time.monotonic() - started < 3.5  # ~0.6 s of events, then the 1 s idle timeout
+    # ~0.6 s of events, then the 1 s idle timeout; the upstream alone would hold it open for 8 s.
+    assert 1.4 <= time.monotonic() - started < 4.5
+
+
+def test_openai_style_stream_through_the_streaming_route(resilience):
+    head, events, ending = stream_events(
+        resilience.port,
+        "/stream/v1/chat/completions?interval=0.05&duration=0.5",
+        method="POST",
+        body={"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert (head.status, head.headers["content-type"], ending) == (200, "text/event-stream", "complete")
+    assert events[-1].data == "[DONE]"
+    chunks = [json.loads(event.data) for event in events[:-1]]
+    assert len(chunks) >= 5
+    assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
 
 
 # -- circuit breakers ------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ def test_zero_weight_backend_gets_nothing(split):
     assert split.blue.hits == 0
 
 
-def test_changing_weights_moves_traffic_without_restarting_envoy(upstreams, gateway_factory):
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+def test_changing_weights_moves_traffic_without_restarting_envoy(upstreams, gateway_factory, delta):
     v1, v2 = upstreams("chat-v1"), upstreams("chat-v2")
     listener = free_port()
 
@@ -65,7 +66,7 @@ def test_changing_weights_moves_traffic_without_restarting_envoy(upstreams, gate
             route_doc("chat", [_split_rule("/v1/chat", weights)]),
         ]
 
-    gateway = gateway_factory(documents({"chat-v1": 90, "chat-v2": 10}))
+    gateway = gateway_factory(documents({"chat-v1": 90, "chat-v2": 10}), delta=delta)
     pid = gateway.envoy.pid
     before = tally(gateway.port, 500, "/v1/chat")
     assert abs(100.0 * before["chat-v1"] / 500 - 90.0) <= 5.0
