@@ -93,7 +93,7 @@ def test_a_missing_reference_directory_fails_loudly(tmp_path: Path) -> None:
 
 def _policies_output(kind: str) -> dict[str, Any]:
     path = Path(__file__).resolve().parent / "golden" / "policies" / "out" / "istio.yaml"
-    [document] = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
+    document = next(d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind)
     return copy.deepcopy(document)
 
 

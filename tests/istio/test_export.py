@@ -157,8 +157,34 @@ def test_cli_strict_turns_warnings_into_exit_one(capsys: pytest.CaptureFixture[s
 
 
 def test_cli_exits_one_on_error_findings(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run([str(GOLDEN_DIR / "policies" / "in")]) == 1
-    assert "RateLimitPolicy/shared spec.mode: error" in capsys.readouterr().err
+    assert _run([str(GOLDEN_DIR / "external-provider" / "in")]) == 1
+    err = capsys.readouterr().err
+    assert "Backend/provider-a spec.requestHeaders.set.authorization: error: SecretNotExported" in err
+
+
+def test_a_local_policy_on_several_rules_is_reported_as_counting_per_rule() -> None:
+    policy = ir.RateLimitPolicy(
+        name="tiered",
+        mode=ir.RateLimitMode.LOCAL,
+        key_header="x-api-key",
+        tier_header=None,
+        default_tier="free",
+        limits=(("free", ir.Rate(20, 60)),),
+    )
+    model = chat_model()
+    route = model.routes[0]
+    rule = dataclasses.replace(route.rules[0], rate_limit="tiered")
+    second = dataclasses.replace(rule, name="chat/1", matches=())
+    model = dataclasses.replace(
+        model, rate_limit_policies=(policy,), routes=(dataclasses.replace(route, rules=(rule, second)),)
+    )
+    result = export(model)
+    assert "RateLimitPolicy/tiered spec.limits" in _paths(result, Severity.WARNING)
+    patches = _one(result, "EnvoyFilter", "gitxds-ratelimit-tiered")["spec"]["configPatches"]
+    routes = [p["match"]["routeConfiguration"]["vhost"]["route"]["name"] for p in patches[1:]]
+    assert routes == ["chat-0", "chat-1"]
+    http = _one(result, "VirtualService", "chat")["spec"]["http"]
+    assert [h["name"] for h in http] == ["chat-0", "chat-1"]
 
 
 def test_cli_invalid_config_exports_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from gitxds import ir
 from gitxds.translators.istio.authz import RuleUse, authorization_policy, extension_provider
 from gitxds.translators.istio.destinationrule import destination_rule, service_entry
-from gitxds.translators.istio.findings import Finding, Findings
+from gitxds.translators.istio.findings import Finding, FindingReason, Findings
 from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
 from gitxds.translators.istio.hosts import Placement, group_backends
-from gitxds.translators.istio.ratelimit import RouteUse, local_rate_limit_filter, report_global
+from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter
 from gitxds.translators.istio.values import Document
 from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
 
@@ -44,7 +44,7 @@ def export(
     groups = group_backends(model.backends)
     placements = {b.name: g.placement(b) for g in groups for b in g.backends}
     selector = gateway_selector or DEFAULT_GATEWAY_SELECTOR
-    rate_uses, auth_uses = _policy_uses(model, findings)
+    rate_uses, auth_uses = _policy_uses(model)
     documents = [gateway(gw, model, namespace, gateway_selector, findings) for gw in model.gateways]
     documents += [
         service_entry(g, namespace)
@@ -52,7 +52,7 @@ def export(
         if not isinstance(g.backends[0].endpoints, ir.KubernetesEndpoints)
     ]
     documents += [destination_rule(g, namespace, findings) for g in groups]
-    named_rules = frozenset(rule.name for _, _, rule in _rules(model) if _is_local(model, rule))
+    named_rules = frozenset(rule.name for _, _, rule in _rules(model) if rule.rate_limit is not None)
     documents += [
         virtual_service(r, model, placements, namespace, named_rules=named_rules, findings=findings)
         for r in model.routes
@@ -61,8 +61,9 @@ def export(
         authorization_policy(model.auth_policy(name), uses, namespace, selector, findings)
         for name, uses in auth_uses.items()
     ]
-    if rate_uses:
-        documents.append(local_rate_limit_filter(rate_uses, namespace, selector, findings))
+    documents += _rate_limit_filters(
+        model, rate_uses, namespace=namespace, selector=selector, placements=placements, findings=findings
+    )
     providers = _extension_providers(model, auth_uses, placements, findings)
     return ExportResult(
         documents=sorted(documents, key=_document_order),
@@ -79,25 +80,42 @@ def _rules(model: ir.Model) -> list[RuleUse]:
     return [(route, index, rule) for route in model.routes for index, rule in enumerate(route.rules)]
 
 
-def _is_local(model: ir.Model, rule: ir.Rule) -> bool:
-    if rule.rate_limit is None:
-        return False
-    return model.rate_limit_policy(rule.rate_limit).mode is ir.RateLimitMode.LOCAL
-
-
-def _policy_uses(model: ir.Model, findings: Findings) -> tuple[list[RouteUse], dict[str, list[RuleUse]]]:
-    for policy in model.rate_limit_policies:
-        if policy.mode is ir.RateLimitMode.GLOBAL:
-            report_global(policy, findings)
+def _policy_uses(model: ir.Model) -> tuple[list[RouteUse], dict[str, list[RuleUse]]]:
     rate_uses: list[RouteUse] = []
     auth_uses: dict[str, list[RuleUse]] = {}
     for route, index, rule in _rules(model):
-        if _is_local(model, rule):
-            assert rule.rate_limit is not None
+        if rule.rate_limit is not None:
             rate_uses.append((http_route_name(route, index), model.rate_limit_policy(rule.rate_limit)))
         if rule.auth is not None:
             auth_uses.setdefault(rule.auth, []).append((route, index, rule))
     return rate_uses, dict(sorted(auth_uses.items()))
+
+
+def _rate_limit_filters(
+    model: ir.Model,
+    rate_uses: list[RouteUse],
+    *,
+    namespace: str,
+    selector: Mapping[str, str],
+    placements: Mapping[str, Placement],
+    findings: Findings,
+) -> list[Document]:
+    filters = []
+    for policy in model.rate_limit_policies:
+        routes = [name for name, used in rate_uses if used == policy]
+        if not routes:
+            continue
+        if policy.mode is ir.RateLimitMode.LOCAL and len(routes) > 1:
+            findings.warn(
+                "RateLimitPolicy",
+                policy.name,
+                "spec.limits",
+                FindingReason.APPROXIMATED,
+                f"in Istio, Envoy keeps local buckets per route: each of the {len(routes)} rules using this "
+                "policy allows the full rate on its own (gitxds shares one bucket per key across them)",
+            )
+        filters.append(rate_limit_filter(policy, routes, namespace, selector, placements))
+    return filters
 
 
 def _extension_providers(

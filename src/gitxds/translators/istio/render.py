@@ -16,6 +16,7 @@ __all__ = ["render_yaml"]
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.default_flow_style = False
+    yaml.width = 4096
     yaml.indent(mapping=2, sequence=2, offset=0)
     yaml.representer.ignore_aliases = _no_aliases
     return yaml
