@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness import free_port, get, send_many, tally, tally_upstreams, wait_for
-from harness.configs import backend_doc, gateway_doc, route_doc
+from harness.configs import backend_doc, document, gateway_doc, route_doc
 
 BACKEND_HEADER = "x-gitxds-backend"
 
@@ -18,7 +18,7 @@ def _rule(path: str, backend: str, **policy: object) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def failover(module_upstreams, module_gateway_factory):
-    names = ("od-good", "od-bad", "hc-good", "hc-bad", "down", "failing", "spare")
+    names = ("od-good", "od-bad", "hc-good", "hc-bad", "down", "failing", "spare", "first", "standby")
     up = {name: module_upstreams(name) for name in names}
     up["od-bad"].configure(fail_status=503)
     up["hc-bad"].configure(healthy=False)
@@ -42,6 +42,17 @@ def failover(module_upstreams, module_gateway_factory):
         backend_doc("down", [free_port()]),
         backend_doc("failing", [up["failing"].port], outlierDetection=eject_all),
         backend_doc("spare", [up["spare"].port]),
+        document(
+            "Backend",
+            "tiered",
+            {
+                "endpoints": [
+                    {"address": "127.0.0.1", "port": up["first"].port},
+                    {"address": "127.0.0.1", "port": up["standby"].port, "priority": 1},
+                ],
+                "outlierDetection": eject_all,
+            },
+        ),
         route_doc(
             "failover",
             [
@@ -49,6 +60,7 @@ def failover(module_upstreams, module_gateway_factory):
                 _rule("/checked", "checked"),
                 _rule("/fallback-down", "down", fallback=["spare"]),
                 _rule("/fallback-failing", "failing", fallback=["spare"]),
+                _rule("/tiered", "tiered"),
             ],
         ),
     ]
@@ -115,3 +127,14 @@ def test_fallback_serves_when_the_primary_fails_and_is_ejected(failover):
 def test_response_header_names_the_primary_when_it_answers(failover):
     response = get(failover.port, "/outlier")
     assert response.headers.get(BACKEND_HEADER) == "ejecting"
+
+
+def test_priority_one_endpoint_takes_over_when_priority_zero_fails(failover):
+    first, standby = failover.up["first"], failover.up["standby"]
+    assert tally(failover.port, 20, "/tiered") == {"first": 20}
+    assert standby.hits == 0
+
+    first.configure(fail_status=503)
+    send_many(failover.port, 5, "/tiered")  # two consecutive 5xx eject the priority-0 endpoint
+    assert tally(failover.port, 20, "/tiered") == {"standby": 20}
+    assert first.hits <= 20 + 4

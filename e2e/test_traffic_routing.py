@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
 
-from harness import HttpClient, free_port, get
+from harness import HttpClient, free_port, get, wait_for
 from harness.configs import backend_doc, gateway_doc, route_doc
 
-BACKENDS = ("large", "small", "embed", "models", "model-detail", "api-host", "eu-host", "writer")
+BACKENDS = (
+    "large",
+    "small",
+    "embed",
+    "models",
+    "model-detail",
+    "api-host",
+    "eu-host",
+    "writer",
+    "tenant",
+    "anonymous",
+)
 
 
 def _rule(backend: str, **match: object) -> dict[str, object]:
@@ -21,7 +33,7 @@ def routing(module_upstreams, module_gateway_factory):
     upstreams = {name: module_upstreams(name) for name in BACKENDS}
     chat = "/v1/chat/completions"
     documents = [
-        gateway_doc("edge", free_port()),
+        gateway_doc("edge", free_port(), accessLog={"format": "json"}),
         *(backend_doc(name, [u.port]) for name, u in upstreams.items()),
         route_doc(
             "models",
@@ -36,13 +48,21 @@ def routing(module_upstreams, module_gateway_factory):
                 _rule("models", path={"exact": "/v1/models"}),
                 _rule("model-detail", path={"regex": "/v1/models/[a-z]+-v[0-9]+"}),
                 _rule("writer", path={"prefix": "/v1/files"}, methods=["POST", "PUT"]),
+                _rule(
+                    "tenant", path={"prefix": "/v1/batch"}, headers=[{"name": "x-tenant", "present": True}]
+                ),
+                _rule(
+                    "anonymous",
+                    path={"prefix": "/v1/batch"},
+                    headers=[{"name": "x-tenant", "present": True, "invert": True}],
+                ),
             ],
         ),
         route_doc("api", [_rule("api-host", path={"prefix": "/"})], hostnames=["api.example.com"]),
         route_doc("eu", [_rule("eu-host", path={"prefix": "/"})], hostnames=["*.eu.example.com"]),
     ]
     gateway = module_gateway_factory(documents)
-    return SimpleNamespace(port=gateway.port, upstreams=upstreams)
+    return SimpleNamespace(port=gateway.port, envoy=gateway.envoy, upstreams=upstreams)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +118,25 @@ def test_hostname_selects_the_virtual_host(routing):
         assert client.request("/v1/embeddings", headers={"host": "other.example.com"}).upstream == "embed"
         assert client.request("/anything", headers={"host": "other.example.com"}).status == 404
     assert routing.upstreams["api-host"].requests[-1].headers["host"] == "api.example.com"
+
+
+def test_header_present_and_inverted_present(routing):
+    assert get(routing.port, "/v1/batch", headers={"x-tenant": "acme"}).upstream == "tenant"
+    assert get(routing.port, "/v1/batch").upstream == "anonymous"
+
+
+def test_json_access_log_names_route_and_backend(routing):
+    get(routing.port, "/v1/embeddings/access-log-probe", headers={"user-agent": "probe/1"})
+
+    def logged() -> dict | None:
+        for line in routing.envoy.log_path.read_text().splitlines():
+            if line.startswith("{") and "access-log-probe" in line:
+                return json.loads(line)
+        return None
+
+    entry = wait_for(logged, 5, message="access log line for the probe request")
+    assert entry["path"] == "/v1/embeddings/access-log-probe"
+    assert entry["status"] == 200
+    assert entry["backend"] == "embed"
+    assert entry["user_agent"] == "probe/1"
+    assert entry["route"]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness import free_port, tally
-from harness.configs import backend_doc, gateway_doc, route_doc
+from harness.configs import backend_doc, document, gateway_doc, route_doc
 
 SPLIT_REQUESTS = 2000
 TOLERANCE_POINTS = 3.0
@@ -22,15 +22,28 @@ def _split_rule(path: str, weights: dict[str, int]) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def split(module_upstreams, module_gateway_factory):
-    v1, v2, blue, green = (module_upstreams(n) for n in ("chat-v1", "chat-v2", "blue", "green"))
+    v1, v2, blue, green, heavy, light = (
+        module_upstreams(n) for n in ("chat-v1", "chat-v2", "blue", "green", "heavy", "light")
+    )
     documents = [
         gateway_doc("edge", free_port()),
         *(backend_doc(u.name, [u.port]) for u in (v1, v2, blue, green)),
+        document(
+            "Backend",
+            "weighted-endpoints",
+            {
+                "endpoints": [
+                    {"address": "127.0.0.1", "port": heavy.port, "weight": 3},
+                    {"address": "127.0.0.1", "port": light.port, "weight": 1},
+                ]
+            },
+        ),
         route_doc(
             "chat",
             [
                 _split_rule("/v1/chat", {"chat-v1": 90, "chat-v2": 10}),
                 _split_rule("/zero", {"blue": 0, "green": 100}),
+                _split_rule("/endpoints", {"weighted-endpoints": 1}),
             ],
         ),
     ]
@@ -51,6 +64,14 @@ def test_zero_weight_backend_gets_nothing(split):
     counts = tally(split.gateway.port, 300, "/zero")
     assert counts == {"green": 300}
     assert split.blue.hits == 0
+
+
+def test_endpoint_weights_split_traffic_inside_one_backend(split):
+    counts = tally(split.gateway.port, 400, "/endpoints")
+    share = 100.0 * counts["heavy"] / 400
+    print(f"endpoint weights 3:1 over 400 requests: heavy {share:.1f}% ({dict(counts)})")
+    assert counts["heavy"] + counts["light"] == 400
+    assert abs(share - 75.0) <= 5.0
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])

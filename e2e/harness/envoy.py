@@ -151,6 +151,8 @@ class EnvoyProcess:
             "1",
             "--drain-time-s",
             "0",
+            "--file-flush-interval-msec",
+            "50",  # access logs (stdout) reach the log file within 50 ms, not 10 s
             "-l",
             self.log_level,
             *self.extra_args,
