@@ -20,6 +20,7 @@ def render_files(documents: list[dict[str, Any]], sources: list[str]) -> dict[st
     """File name -> text; a file per kind that has documents."""
     yaml = YAML(typ="rt")
     yaml.default_flow_style = False
+    yaml.width = 4096
     yaml.indent(mapping=2, sequence=2, offset=0)
     yaml.representer.ignore_aliases = _no_aliases
     header = "# Imported from Istio by gitxds import istio: " + ", ".join(sources) + "\n"
