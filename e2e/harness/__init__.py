@@ -1,7 +1,11 @@
 """The e2e harness: real Envoy, real upstream HTTP servers, real requests.
 
 Importable as ``harness`` from every test (``pythonpath = ["e2e"]`` in pyproject). Fixtures that wrap
-these live in ``e2e/conftest.py`` (``upstreams``, ``envoy_factory``, ``config_dir``, ``xds``).
+these live in ``e2e/conftest.py``: ``upstreams`` / ``module_upstreams`` (``upstreams("name", **behaviour)``),
+``envoy_factory`` / ``module_envoy_factory`` (``envoy_factory(bootstrap)``), ``control_plane`` (session:
+the real xDS server), ``gateway_factory`` / ``module_gateway_factory`` (``gateway_factory(documents,
+delta=False)`` -> a running XdsGateway), ``static_gateway_factory`` (StaticGateway), ``envoy_path``.
+Every test under e2e/ is marked ``e2e``.
 
 Ports and waiting
     ``free_port()``, ``free_ports(n)``: free 127.0.0.1 ports chosen at run time.
@@ -42,12 +46,23 @@ Client
     ``stream_events(port, path, ...)`` -> (head Response, [StreamEvent(data, at)], ending) where
     ending is "complete", "reset" or "stalled".
 
-Config
-    ``write_config(directory, yaml_text_or_docs, name="config.yaml")``: writes one config file.
-    ``Gateway documents``: ``gateway_doc(name, port)``, ``backend_doc(name, *ports, **spec)``,
-    ``route_doc(name, rules, gateways=..., hostnames=...)`` build CONFIG.md documents as dicts.
-    ``compile_config(directory)`` -> ir.Model (fails with the diagnostics when anything was dropped).
-    ``StaticGateway``: compile -> static_bootstrap -> EnvoyProcess in one step.
+Config documents (``harness.configs``)
+    ``gateway_doc(name, port, cluster=None, **spec)`` (one HTTP listener on 127.0.0.1:port),
+    ``backend_doc(name, ports, **spec)`` (static 127.0.0.1 endpoints), ``route_doc(name, rules,
+    gateways=("edge",), hostnames=())``, ``document(kind, name, spec)``: CONFIG.md documents as dicts,
+    spec keys in YAML spelling (``circuitBreaker={...}``). ``write_config(directory, documents_or_yaml,
+    name="config.yaml")`` writes atomically; ``to_yaml(documents)``; ``compile_config(directory)`` ->
+    ir.Model, failing the test on any diagnostic or dropped document.
+
+gitxds-configured Envoys
+    ``harness.gateway.StaticGateway(workdir, gateway="edge")``: ``.apply(documents)`` compiles, renders
+    ``static_bootstrap`` and (re)starts Envoy. ``harness.xds.ControlPlane()``: the real ``XdsServer`` on
+    its own asyncio loop in a thread (``.port``, ``.publish(group, resources)``, ``.in_sync(node_id)``,
+    ``.nacks(node_id)``, ``.proxies()``, ``.stop()``). ``harness.xds.XdsGateway(control_plane, workdir,
+    gateway="edge", delta=False)``: ``.apply(documents)`` compiles, translates, publishes to a group of
+    its own and returns once Envoy ACKed it and its listeners accept; the first apply starts Envoy with
+    ``dynamic_bootstrap``, later ones change it live. Both have ``.port`` (first listener), ``.envoy``,
+    ``.model``, ``.config_dir``, ``.stop()``.
 """
 
 from harness.client import (
