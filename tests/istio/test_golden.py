@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
+
+from gitxds.compile import compile_directory
+from gitxds.translators.istio import export
 
 from .crd_validator import CrdValidator
 from .golden_cases import GOLDEN_DIR, case_names, check_or_update, render_case
@@ -32,3 +37,15 @@ def test_golden_output_passes_strict_crd_validation(case: str, crd_validator: Cr
     }
     assert checked
     assert problems == {name: [] for name in problems}
+
+
+def test_the_shipped_example_exports_to_valid_istio(crd_validator: CrdValidator) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "ai-gateway"
+    compiled = compile_directory(example)
+    assert [str(d) for d in compiled.diagnostics] == []
+    documents = export(compiled.model).documents
+    assert {"Gateway", "DestinationRule", "VirtualService"} <= {d["kind"] for d in documents}
+    problems = [
+        f"{d['kind']}/{d['metadata']['name']}: {p}" for d in documents for p in crd_validator.validate(d)
+    ]
+    assert problems == []
