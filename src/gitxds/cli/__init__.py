@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "diff",
     "export",
     "import_istio",
+    "schema",
 )
 
 
