@@ -41,6 +41,7 @@ class Reason(enum.StrEnum):
     DUPLICATE_MATCH = "DuplicateMatch"
     ROUTE_WITHOUT_GATEWAY = "RouteWithoutGateway"
     DEPENDENCY_DROPPED = "DependencyDropped"
+    DUPLICATE_PROXIES = "DuplicateProxies"
     # Secrets and the data plane
     UNKNOWN_SECRET = "UnknownSecret"
     ENVOY_REJECTED = "EnvoyRejected"

@@ -69,7 +69,7 @@ def test_invalid_backend_drops_its_routes_but_not_unrelated_ones() -> None:
         ("Route", "chat", Reason.DEPENDENCY_DROPPED),
     }
     assert (
-        'r.yaml:7 spec.rules[0].backends[0].name: DependencyDropped: Backend "chat-v1" was dropped'
+        'r.yaml:7 spec.rules[0].backends[0].name: DependencyDropped: Backend "chat-v1" was left out'
         in "\n".join(lines(result))
     )
 
@@ -182,3 +182,17 @@ def test_gateways_with_different_defaults_need_an_explicit_rule_policy() -> None
     )
     assert fixed.diagnostics == ()
     assert fixed.model.routes[0].rules[0].auth is None
+
+
+def test_two_gateways_for_the_same_proxies() -> None:
+    other = GATEWAY.replace("name: edge", "name: edge-b").replace("port: 80", "port: 81")
+    result = compile_files(
+        {"gw.yaml": GATEWAY + "---\n" + other, "b.yaml": backend("chat-v1"), "r.yaml": route("chat")}
+    )
+    assert lines(result) == [
+        'gw.yaml:12 spec.proxies: DuplicateProxies: gateway "edge" already selects the proxies with '
+        "cluster edge; an Envoy receives one gateway, so put these listeners into that gateway or select "
+        "other proxies"
+    ]
+    assert [g.name for g in result.model.gateways] == ["edge"]
+    assert [r.name for r in result.model.routes] == ["chat"]

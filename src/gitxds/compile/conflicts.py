@@ -1,4 +1,8 @@
-"""Rules that can never match because an earlier rule has the same match on the same host and gateway."""
+"""Objects that can never take effect because an earlier one already claims the same thing.
+
+A rule whose match an earlier rule has on the same host and gateway is never used; a gateway whose
+proxy selector equals an earlier gateway's never reaches an Envoy (each Envoy receives one gateway).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,32 @@ from gitxds.config import Document
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
-__all__ = ["duplicate_matches"]
+__all__ = ["duplicate_matches", "duplicate_proxies"]
 
 _ANY_HOST = "*"
+
+
+def duplicate_proxies(gateways: Iterable[tuple[Document, ir.Gateway]]) -> dict[str, list[Diagnostic]]:
+    """Gateway name -> diagnostics, for gateways selecting the same proxies as one earlier by name."""
+    claimed: dict[ir.ProxySelector, str] = {}
+    found: dict[str, list[Diagnostic]] = {}
+    for document, gateway in sorted(gateways, key=lambda pair: pair[1].name):
+        owner = claimed.setdefault(gateway.proxies, gateway.name)
+        if owner != gateway.name:
+            selector = gateway.proxies
+            what = (
+                f"nodeId {selector.node_id}"
+                if selector.node_id is not None
+                else f"cluster {selector.cluster}"
+            )
+            message = (
+                f'gateway "{owner}" already selects the proxies with {what}; an Envoy receives one gateway, '
+                "so put these listeners into that gateway or select other proxies"
+            )
+            found[gateway.name] = [
+                document.diagnostic(("spec", "proxies"), Reason.DUPLICATE_PROXIES, message)
+            ]
+    return found
 
 
 def duplicate_matches(routes: Iterable[tuple[Document, ir.Route]]) -> dict[str, list[Diagnostic]]:

@@ -31,6 +31,7 @@ class References:
         self.available.setdefault(kind, set()).add(name)
 
     def drop(self, kind: str, name: str) -> None:
+        self.available.get(kind, set()).discard(name)
         self.dropped.setdefault(kind, set()).add(name)
 
     def check(self, document: Document, path: FieldPath, kind: str, name: str) -> Diagnostic | None:
@@ -39,7 +40,7 @@ class References:
         if name in known:
             return None
         if name in self.dropped.get(kind, set()):
-            message = f'{kind} "{name}" was dropped because of its own errors; fix it first'
+            message = f'{kind} "{name}" was left out because of its own problems (reported there)'
             return document.diagnostic(path, Reason.DEPENDENCY_DROPPED, message)
         message = f'no {kind} named "{name}" (known: {_listing(known)})'
         return document.diagnostic(path, _UNKNOWN_REASONS[kind], message)
