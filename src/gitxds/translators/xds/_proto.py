@@ -13,7 +13,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import UInt32Value
 
-__all__ = ["ads_config_source", "duration", "fractional_percent", "packed", "uint32"]
+__all__ = ["ADS_CONFIG_SOURCE", "ads_config_source", "duration", "fractional_percent", "packed", "uint32"]
 
 
 def packed(message: Message) -> Any:
@@ -33,6 +33,10 @@ def uint32(value: int) -> UInt32Value:
 def ads_config_source() -> ConfigSource:
     """Resources delivered over the ADS stream the bootstrap opened, in the v3 API."""
     return ConfigSource(ads=AggregatedConfigSource(), resource_api_version=ApiVersion.V3)
+
+
+# Serialized once: merging these bytes is much cheaper than building the message per resource.
+ADS_CONFIG_SOURCE: bytes = ads_config_source().SerializeToString()
 
 
 def fractional_percent(percent: float) -> FractionalPercent:

@@ -20,7 +20,7 @@ from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpPro
 from envoy.type.v3.http_pb2 import CodecClientType
 
 from gitxds import ir
-from gitxds.translators.xds._proto import ads_config_source, duration, packed, uint32
+from gitxds.translators.xds._proto import ADS_CONFIG_SOURCE, duration, packed, uint32
 from gitxds.translators.xds.endpoints import (
     METADATA_NAMESPACE,
     REQUEST_HEADERS_METADATA_KEY,
@@ -151,11 +151,8 @@ def cluster_for(backend: ir.Backend, secrets: SecretValues, *, grpc_service: boo
     """The Envoy cluster of one Backend. ``grpc_service``: the backend is called over gRPC by Envoy
     itself (ext_authz, rate limit service), so it speaks HTTP/2 whatever its ``protocol`` says."""
     http2 = grpc_service or backend.protocol is not ir.Protocol.HTTP1
-    cluster = Cluster(
-        name=backend.name,
-        connect_timeout=duration(backend.connect_timeout_ms),
-        lb_policy=_LB_POLICIES[backend.load_balancer],
-    )
+    cluster = Cluster(name=backend.name, lb_policy=_LB_POLICIES[backend.load_balancer])
+    cluster.connect_timeout.FromMilliseconds(backend.connect_timeout_ms)
     source = backend.endpoints
     if isinstance(source, ir.DnsEndpoints):
         cluster.type = Cluster.LOGICAL_DNS if source.logical else Cluster.STRICT_DNS
@@ -163,7 +160,7 @@ def cluster_for(backend: ir.Backend, secrets: SecretValues, *, grpc_service: boo
         cluster.load_assignment.CopyFrom(load_assignment_for(backend, secrets))
     else:
         cluster.type = Cluster.EDS
-        cluster.eds_cluster_config.eds_config.CopyFrom(ads_config_source())
+        cluster.eds_cluster_config.eds_config.MergeFromString(ADS_CONFIG_SOURCE)
     if backend.circuit_breaker is not None:
         cluster.circuit_breakers.CopyFrom(circuit_breakers_for(backend.circuit_breaker))
     if backend.outlier_detection is not None:

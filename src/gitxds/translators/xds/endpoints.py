@@ -7,12 +7,9 @@ from itertools import groupby
 
 from envoy.config.core.v3.address_pb2 import Address, SocketAddress
 from envoy.config.core.v3.base_pb2 import Metadata
-from envoy.config.endpoint.v3.endpoint_components_pb2 import Endpoint, LbEndpoint, LocalityLbEndpoints
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
-from google.protobuf.struct_pb2 import Struct, Value
 
 from gitxds import ir
-from gitxds.translators.xds._proto import uint32
 from gitxds.translators.xds.secrets import SecretValues
 
 __all__ = [
@@ -37,20 +34,14 @@ def socket_address_for(address: str, port: int) -> Address:
 
 
 def endpoint_metadata_for(backend: ir.Backend, secrets: SecretValues) -> Metadata:
-    fields = Struct(fields={BACKEND_METADATA_KEY: Value(string_value=backend.name)})
+    metadata = Metadata()
+    fields = metadata.filter_metadata[METADATA_NAMESPACE].fields
+    fields[BACKEND_METADATA_KEY].string_value = backend.name
     ops = backend.request_headers
     if ops.set or ops.add:
         values = {name: secrets.resolve(value) for name, value in (*ops.add, *ops.set)}
-        fields.fields[REQUEST_HEADERS_METADATA_KEY].struct_value.update(values)
-    return Metadata(filter_metadata={METADATA_NAMESPACE: fields})
-
-
-def lb_endpoint_for(endpoint: ir.Endpoint, metadata: Metadata) -> LbEndpoint:
-    return LbEndpoint(
-        endpoint=Endpoint(address=socket_address_for(endpoint.address, endpoint.port)),
-        load_balancing_weight=uint32(endpoint.weight),
-        metadata=metadata,
-    )
+        fields[REQUEST_HEADERS_METADATA_KEY].struct_value.update(values)
+    return metadata
 
 
 def load_assignment_of(
@@ -58,14 +49,20 @@ def load_assignment_of(
 ) -> ClusterLoadAssignment:
     """Endpoints grouped into one LocalityLbEndpoints per priority (0 first), each with ``metadata``
     (from :func:`endpoint_metadata_for`)."""
-    ordered = sorted(endpoints, key=lambda e: e.priority)
-    return ClusterLoadAssignment(
-        cluster_name=cluster_name,
-        endpoints=[
-            LocalityLbEndpoints(priority=priority, lb_endpoints=[lb_endpoint_for(e, metadata) for e in group])
-            for priority, group in groupby(ordered, key=lambda e: e.priority)
-        ],
-    )
+    # Filled in place rather than from nested constructors: this runs once per endpoint, and a
+    # large config has tens of thousands of them.
+    metadata_bytes = metadata.SerializeToString()
+    assignment = ClusterLoadAssignment(cluster_name=cluster_name)
+    for priority, group in groupby(sorted(endpoints, key=lambda e: e.priority), key=lambda e: e.priority):
+        locality = assignment.endpoints.add(priority=priority)
+        for endpoint in group:
+            lb_endpoint = locality.lb_endpoints.add()
+            socket_address = lb_endpoint.endpoint.address.socket_address
+            socket_address.address = endpoint.address
+            socket_address.port_value = endpoint.port
+            lb_endpoint.load_balancing_weight.value = endpoint.weight
+            lb_endpoint.metadata.MergeFromString(metadata_bytes)
+    return assignment
 
 
 def load_assignment_for(backend: ir.Backend, secrets: SecretValues) -> ClusterLoadAssignment:

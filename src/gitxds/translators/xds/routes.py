@@ -81,7 +81,9 @@ def _method_matcher_for(methods: tuple[str, ...]) -> HeaderMatcher:
 
 
 def route_match_for(match: ir.Match) -> RouteMatch:
-    route_match = RouteMatch(headers=[header_matcher_for(header) for header in match.headers])
+    route_match = RouteMatch()
+    if match.headers:
+        route_match.headers.extend(header_matcher_for(header) for header in match.headers)
     path = match.path
     if path is None:
         route_match.prefix = "/"
@@ -90,7 +92,7 @@ def route_match_for(match: ir.Match) -> RouteMatch:
     elif path.kind is ir.PathMatchKind.PREFIX:
         route_match.prefix = path.value
     else:
-        route_match.safe_regex.CopyFrom(RegexMatcher(regex=path.value))
+        route_match.safe_regex.regex = path.value
     if match.methods:
         route_match.headers.append(_method_matcher_for(match.methods))
     return route_match
@@ -143,10 +145,10 @@ def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteActio
     else:
         action.weighted_clusters.CopyFrom(weighted_clusters_for(rule))
     if rule.streaming is not None:
-        action.timeout.CopyFrom(duration(0))
-        action.idle_timeout.CopyFrom(duration(rule.streaming.idle_timeout_ms))
+        action.timeout.FromMilliseconds(0)
+        action.idle_timeout.FromMilliseconds(rule.streaming.idle_timeout_ms)
     elif rule.timeout_ms is not None:
-        action.timeout.CopyFrom(duration(rule.timeout_ms))
+        action.timeout.FromMilliseconds(rule.timeout_ms)
     retry = retry_policy_for(rule.retries, rule.fallback)
     if retry is not None:
         action.retry_policy.CopyFrom(retry)
@@ -161,20 +163,24 @@ def routes_for(
     rule: ir.Rule, plan: FilterPlan, hash_headers: tuple[str, ...], secrets: SecretValues
 ) -> list[Route]:
     """One Envoy route per match of the rule (a rule without matches takes every request)."""
-    matches = rule.matches or (ir.Match(),)
-    template = Route(
-        route=route_action_for(rule, hash_headers),
-        typed_per_filter_config=per_route_filter_configs_for(rule, plan),
-        request_headers_to_add=header_value_options_for(rule.request_headers, secrets),
-        request_headers_to_remove=rule.request_headers.remove,
-        response_headers_to_add=header_value_options_for(rule.response_headers, secrets),
-        response_headers_to_remove=rule.response_headers.remove,
-    )
+    template = Route(route=route_action_for(rule, hash_headers))
+    for filter_name, config in per_route_filter_configs_for(rule, plan).items():
+        template.typed_per_filter_config[filter_name].CopyFrom(config)
+    if rule.request_headers:
+        template.request_headers_to_add.extend(header_value_options_for(rule.request_headers, secrets))
+        template.request_headers_to_remove.extend(rule.request_headers.remove)
+    if rule.response_headers:
+        template.response_headers_to_add.extend(header_value_options_for(rule.response_headers, secrets))
+        template.response_headers_to_remove.extend(rule.response_headers.remove)
+    if len(rule.matches) <= 1:
+        template.name = rule.name
+        template.match.CopyFrom(route_match_for(rule.matches[0] if rule.matches else ir.Match()))
+        return [template]
     routes = []
-    for index, match in enumerate(matches):
+    for index, match in enumerate(rule.matches):
         route = Route()
         route.CopyFrom(template)
-        route.name = rule.name if len(matches) == 1 else f"{rule.name}#{index}"
+        route.name = f"{rule.name}#{index}"
         route.match.CopyFrom(route_match_for(match))
         routes.append(route)
     return routes
