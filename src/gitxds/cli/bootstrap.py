@@ -6,9 +6,14 @@ import argparse
 import sys
 from typing import Any
 
+from envoy.config.core.v3.base_pb2 import TransportSocket
+
 from gitxds.cli.render import render_text
+from gitxds.errors import UsageError
 from gitxds.translators.xds import dynamic_bootstrap
+from gitxds.translators.xds.bootstrap import parse_host_port
 from gitxds.translators.xds.documents import document_for
+from gitxds.translators.xds.xds_tls import xds_client_tls_for
 
 __all__ = ["register", "run"]
 
@@ -43,8 +48,33 @@ def register(subparsers: Any) -> None:
         help="Envoy admin address (default: local only)",
     )
     parser.add_argument("--delta", action="store_true", help="use incremental (delta) xDS")
+    tls = parser.add_argument_group(
+        "TLS to gitxds (pair with `gitxds serve --tls-cert --tls-key --client-ca`)"
+    )
+    tls.add_argument("--ca", metavar="FILE", help="PEM CA that signed gitxds's certificate: turns TLS on")
+    tls.add_argument("--tls-cert", metavar="FILE", help="PEM client certificate Envoy presents (mutual TLS)")
+    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    tls.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="DNS or IP name gitxds's certificate must carry (default: the host of --xds-address)",
+    )
     parser.add_argument("--output", choices=("yaml", "json"), default="yaml", help="output format")
     parser.set_defaults(handler=run)
+
+
+def _xds_tls(args: argparse.Namespace) -> TransportSocket | None:
+    """File paths go into the bootstrap as they are: Envoy reads them on its own host."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.ca is None:
+        if args.tls_cert is not None or args.server_name is not None:
+            raise UsageError("--tls-cert and --server-name need --ca (to verify gitxds's certificate)")
+        return None
+    server_name = args.server_name or parse_host_port(args.xds_address)[0]
+    return xds_client_tls_for(
+        ca_file=args.ca, server_name=server_name, cert_file=args.tls_cert, key_file=args.tls_key
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         admin_port=args.admin_port,
         admin_address=args.admin_address,
         delta=args.delta,
+        xds_tls=_xds_tls(args),
     )
     sys.stdout.write(render_text(document_for(bootstrap), args.output))
     return 0

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gitxds.cli.serve_tls import add_xds_tls_arguments, xds_tls_from
 from gitxds.config import parse_duration
 from gitxds.errors import UsageError
 from gitxds.gitops.service import GitxdsService, ServeOptions
@@ -74,6 +75,7 @@ def register(subparsers: Any) -> None:
         help="kubeconfig for the EndpointSlices of kubernetes backends "
         "(default: the pod's service account when running in Kubernetes)",
     )
+    add_xds_tls_arguments(parser)
     parser.add_argument("--debounce", default="20ms", help="quiet time that ends a burst of file changes")
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -113,6 +115,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         admin_token=_admin_token(args),
         watch_quiet_ms=quiet_ms,
         watch_max_delay_ms=max_delay_ms,
+        xds_tls=xds_tls_from(args),
         kubeconfig=args.kubeconfig,
         in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
     )

@@ -22,6 +22,7 @@ from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.status import diagnostic_json
 from gitxds.gitops.watch import ConfigWatcher
+from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
 from gitxds.translators.xds import resource_documents, translate_gateway
 from gitxds.xds.cache import Snapshot, SnapshotCache
@@ -43,6 +44,7 @@ class ServeOptions:
     admin_token: str | None = None
     watch_quiet_ms: int = 20
     watch_max_delay_ms: int = 500
+    xds_tls: XdsServerTls | None = None  # TLS (mutual with a client CA) on the xDS port
     kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster
     in_cluster: bool = False
 
@@ -125,7 +127,8 @@ class GitxdsService:
         await self.reconciler.reload("start")
         host, port = _split_address(self.options.admin_address)
         self.admin_port = await self.admin.start(host, port)
-        self.xds_port = await self.xds.start(self.options.xds_address)
+        credentials = self.options.xds_tls.credentials() if self.options.xds_tls else None
+        self.xds_port = await self.xds.start(self.options.xds_address, credentials)
         watcher = ConfigWatcher(
             self.config_dir,
             self._on_files_changed,

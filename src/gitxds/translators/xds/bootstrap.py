@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from envoy.config.bootstrap.v3.bootstrap_pb2 import Admin, Bootstrap
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
-from envoy.config.core.v3.base_pb2 import Node
+from envoy.config.core.v3.base_pb2 import Node, TransportSocket
 from envoy.config.core.v3.config_source_pb2 import ApiConfigSource, ApiVersion
 from envoy.config.core.v3.grpc_service_pb2 import GrpcService
 from envoy.config.core.v3.protocol_pb2 import Http2ProtocolOptions
@@ -56,7 +56,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _xds_cluster(xds_address: str) -> Cluster:
+def _xds_cluster(xds_address: str, tls: TransportSocket | None = None) -> Cluster:
     host, port = parse_host_port(xds_address)
     http2 = Http2ProtocolOptions(
         initial_stream_window_size=uint32(XDS_WINDOW_BYTES),
@@ -75,6 +75,8 @@ def _xds_cluster(xds_address: str) -> Cluster:
         ),
     )
     cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(packed(options))
+    if tls is not None:
+        cluster.transport_socket.CopyFrom(tls)
     return cluster
 
 
@@ -86,8 +88,11 @@ def dynamic_bootstrap(
     admin_port: int = 9901,
     delta: bool = False,
     admin_address: str = "127.0.0.1",
+    xds_tls: TransportSocket | None = None,
 ) -> Bootstrap:
-    """A bootstrap that takes every listener and cluster from gitxds over one ADS stream."""
+    """A bootstrap that takes every listener and cluster from gitxds over one ADS stream.
+
+    ``xds_tls`` (see :func:`~gitxds.translators.xds.xds_tls.xds_client_tls_for`) secures that stream."""
     grpc = GrpcService(
         envoy_grpc=GrpcService.EnvoyGrpc(
             cluster_name=XDS_CLUSTER, max_receive_message_length=uint32(MAX_XDS_MESSAGE_BYTES)
@@ -104,7 +109,7 @@ def dynamic_bootstrap(
         dynamic_resources=Bootstrap.DynamicResources(
             ads_config=ads, lds_config=ads_config_source(), cds_config=ads_config_source()
         ),
-        static_resources=Bootstrap.StaticResources(clusters=[_xds_cluster(xds_address)]),
+        static_resources=Bootstrap.StaticResources(clusters=[_xds_cluster(xds_address, xds_tls)]),
         admin=_admin(admin_address, admin_port),
     )
 

@@ -70,11 +70,18 @@ class XdsServer:
         """Call ``callback`` for every ACK and NACK from any proxy."""
         self._callbacks.append(callback)
 
-    async def start(self, address: str = "127.0.0.1:0") -> int:
+    async def start(
+        self, address: str = "127.0.0.1:0", credentials: grpc.ServerCredentials | None = None
+    ) -> int:
+        """Listen on ``address``; with ``credentials`` (TLS, possibly mutual) instead of plaintext."""
         server = grpc.aio.server(options=GRPC_OPTIONS)
         server.add_generic_rpc_handlers(tuple(self._service_handlers()))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        port: int = server.add_insecure_port(address)
+        port: int = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
         if port == 0:
             raise OSError(f"cannot bind xDS server to {address}")
         await server.start()
