@@ -491,3 +491,29 @@ def test_no_echo_of_a_removed_field_in_cross_field_checks() -> None:
     spec = "  dns: {hostname: a.example, port: 80, portt: 81}\n"
     result = parse_file("f.yaml", document("Backend", spec))
     assert [(d.path, d.reason) for d in result.diagnostics] == [("spec.dns.portt", Reason.UNKNOWN_FIELD)]
+
+
+@pytest.mark.parametrize(
+    ("regex", "construct"),
+    [
+        ("/v1/(?!x)", "(?!"),
+        ("a++", "++"),
+        ("x{2}+", "}+"),
+        ("(?>a)", "(?>"),
+        ("a\\Z", "\\Z"),
+        ("(?P<n>a)(?P=n)", "(?P="),
+    ],
+)
+def test_regex_features_envoy_lacks_are_named(regex: str, construct: str) -> None:
+    spec = RULE + f"      matches: [{{path: {{regex: '{regex}'}}}}]\n"
+    [problem] = parse_file("f.yaml", document("Route", spec)).diagnostics
+    assert problem.reason is Reason.INVALID_REGEX
+    assert f"uses {construct}," in problem.message
+
+
+@pytest.mark.parametrize(
+    "regex", ["/v[0-9]+/chat", "[*+]+", "\\++", "chat-(large|small)", "(?P<v>v1)/.*", "a\\\\Z"]
+)
+def test_regexes_envoy_accepts_pass(regex: str) -> None:
+    spec = RULE + f"      matches: [{{path: {{regex: '{regex}'}}}}]\n"
+    assert parse_file("f.yaml", document("Route", spec)).diagnostics == ()

@@ -32,8 +32,12 @@ __all__ = [
 
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-# Constructs Python's re accepts but Envoy's RE2 does not.
-_RE2_UNSUPPORTED = re.compile(r"\(\?(=|!|<=|<!|P=|>|\()|\\[1-9]")
+# Constructs Python's re accepts but Envoy's RE2 does not: lookarounds, named backreferences,
+# atomic groups, conditionals and possessive quantifiers; and \Z (RE2 spells it \z).
+_RE2_UNSUPPORTED = re.compile(r"\(\?(=|!|<=|<!|P=|>|\()|[*+?}]\+")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\\Z")
+_ESCAPED = re.compile(r"\\.")
+_CHARACTER_CLASS = re.compile(r"\[\^?\]?[^\]]*\]")
 
 
 def _name(value: str) -> str:
@@ -76,12 +80,12 @@ def _port(value: int) -> int:
 
 
 def _regex(value: str) -> str:
-    unsupported = _RE2_UNSUPPORTED.search(_without_escaped_parens(value))
+    unsupported = _re2_unsupported(value)
     if unsupported:
         raise PydanticCustomError(
             "invalid_regex",
             'regex "{regex}" uses {construct}, which Envoy (RE2) does not support',
-            {"regex": value, "construct": unsupported.group(0)},
+            {"regex": value, "construct": unsupported},
         )
     try:
         re.compile(value)
@@ -92,8 +96,14 @@ def _regex(value: str) -> str:
     return value
 
 
-def _without_escaped_parens(pattern: str) -> str:
-    return pattern.replace("\\\\", "").replace("\\(", "").replace("\\?", "")
+def _re2_unsupported(pattern: str) -> str | None:
+    """The first construct Python's re accepts but RE2 rejects, ignoring escapes and [classes]."""
+    backreference = _BACKREFERENCE.search(pattern.replace("\\\\", ""))
+    if backreference:
+        return backreference.group(0)
+    plain = _CHARACTER_CLASS.sub("c", _ESCAPED.sub("e", pattern))
+    found = _RE2_UNSUPPORTED.search(plain)
+    return found.group(0) if found else None
 
 
 def _header_name(value: str) -> str:
