@@ -125,7 +125,7 @@ def test_per_try_timeout_retries_a_slow_attempt(resilience):
 def test_route_timeout_answers_504(resilience):
     response = get(resilience.port, "/slow?delay=1.5")
     assert response.status == 504
-    assert 0.25 <= response.elapsed < 1.2
+    assert 0.25 <= response.elapsed < 1.4  # the upstream would answer only after 1.5 s
 
 
 def test_streaming_route_keeps_a_long_stream_and_a_timed_route_cuts_it(background_streams):
@@ -138,7 +138,8 @@ def test_streaming_route_keeps_a_long_stream_and_a_timed_route_cuts_it(backgroun
     # The same stream on a rule with `timeout: 2s` is cut after two seconds.
     assert timed_head.status == 200
     assert timed_ending == "reset"
-    assert timed_events and timed_events[-1].at < 2.5
+    assert timed_events and timed_events[-1].at < 4.0
+    assert len(timed_events) <= 6  # events at 0, 0.5 ... 2.0 s at most
 
 
 def test_streaming_idle_timeout_ends_a_silent_stream(resilience):
