@@ -40,6 +40,7 @@ def failover(module_upstreams, module_gateway_factory):
             },
         ),
         backend_doc("down", [free_port()]),
+        backend_doc("down-too", [free_port()]),
         backend_doc("failing", [up["failing"].port], outlierDetection=eject_all),
         backend_doc("spare", [up["spare"].port]),
         document(
@@ -61,6 +62,11 @@ def failover(module_upstreams, module_gateway_factory):
                 _rule("/fallback-down", "down", fallback=["spare"]),
                 _rule("/fallback-failing", "failing", fallback=["spare"]),
                 _rule("/tiered", "tiered"),
+                {
+                    "matches": [{"path": {"prefix": "/split-all-down"}}],
+                    "backends": [{"name": "down", "weight": 50}, {"name": "down-too", "weight": 50}],
+                    "fallback": ["spare"],
+                },
             ],
         ),
     ]
@@ -112,6 +118,12 @@ def test_an_unhealthy_endpoint_gets_traffic_again_once_it_recovers(failover):
 
 def test_fallback_serves_when_the_primary_is_down(failover):
     responses = send_many(failover.port, 20, "/fallback-down")
+    assert tally_upstreams(responses) == {"spare": 20}
+    assert {r.headers.get(BACKEND_HEADER) for r in responses} == {"spare"}
+
+
+def test_fallback_serves_when_every_weighted_primary_is_down(failover):
+    responses = send_many(failover.port, 20, "/split-all-down")
     assert tally_upstreams(responses) == {"spare": 20}
     assert {r.headers.get(BACKEND_HEADER) for r in responses} == {"spare"}
 
