@@ -517,3 +517,19 @@ def test_regex_features_envoy_lacks_are_named(regex: str, construct: str) -> Non
 def test_regexes_envoy_accepts_pass(regex: str) -> None:
     spec = RULE + f"      matches: [{{path: {{regex: '{regex}'}}}}]\n"
     assert parse_file("f.yaml", document("Route", spec)).diagnostics == ()
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        (ENDPOINTS + "  circuitBreaker: {maxRequests: 4294967296}\n", "spec.circuitBreaker.maxRequests"),
+        ("  endpoints: [{address: 10.0.0.1, port: 80, weight: 4294967296}]\n", "spec.endpoints[0].weight"),
+    ],
+)
+def test_counts_beyond_what_envoy_can_hold_are_rejected(spec: str, path: str) -> None:
+    [problem] = parse_file("f.yaml", document("Backend", spec)).diagnostics
+    assert (problem.path, problem.reason, problem.message) == (
+        path,
+        Reason.INVALID_VALUE,
+        "must be <= 4294967295, got 4294967296",
+    )

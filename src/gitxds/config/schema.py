@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field
 from gitxds.config.base import HeaderOps, Model
 from gitxds.config.schema_route import RouteSpec
 from gitxds.config.types import (
+    UINT32_MAX,
     HeaderName,
     Hostname,
     IpAddress,
@@ -87,8 +88,8 @@ class GatewaySpec(Model):
 class StaticEndpoint(Model):
     address: IpAddress
     port: Port
-    priority: int = Field(0, ge=0)
-    weight: int = Field(1, ge=1)
+    priority: int = Field(0, ge=0, le=UINT32_MAX)
+    weight: int = Field(1, ge=1, le=UINT32_MAX)
 
 
 class DnsSource(Model):
@@ -112,14 +113,14 @@ class HashOn(Model):
 
 
 class CircuitBreaker(Model):
-    max_connections: int | None = Field(None, ge=0)
-    max_pending_requests: int | None = Field(None, ge=0)
-    max_requests: int | None = Field(None, ge=0)
-    max_retries: int | None = Field(None, ge=0)
+    max_connections: int | None = Field(None, ge=0, le=UINT32_MAX)
+    max_pending_requests: int | None = Field(None, ge=0, le=UINT32_MAX)
+    max_requests: int | None = Field(None, ge=0, le=UINT32_MAX)
+    max_retries: int | None = Field(None, ge=0, le=UINT32_MAX)
 
 
 class OutlierDetection(Model):
-    consecutive_5xx: int | None = Field(None, ge=1, alias="consecutive5xx")
+    consecutive_5xx: int | None = Field(None, ge=1, le=UINT32_MAX, alias="consecutive5xx")
     interval: PositiveDuration | None = None
     base_ejection_time: PositiveDuration | None = None
     max_ejection_percent: int | None = Field(None, ge=0, le=100)
@@ -129,8 +130,8 @@ class HealthCheck(Model):
     path: Annotated[str, AfterValidator(http_path)]
     interval: PositiveDuration = 10_000
     timeout: PositiveDuration = 1_000
-    healthy_threshold: int = Field(1, ge=1)
-    unhealthy_threshold: int = Field(2, ge=1)
+    healthy_threshold: int = Field(1, ge=1, le=UINT32_MAX)
+    unhealthy_threshold: int = Field(2, ge=1, le=UINT32_MAX)
 
 
 class BackendSpec(Model):

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field
 
 from gitxds.config.base import HeaderOps, Model
 from gitxds.config.types import (
+    UINT32_MAX,
     Duration,
     HeaderName,
     Hostname,
@@ -66,7 +67,7 @@ class Match(Model):
 
 class BackendRef(Model):
     name: Ref
-    weight: int = 1  # relative; negative and all-zero weights are reported by checks
+    weight: int = Field(1, le=UINT32_MAX)  # relative; negative and all-zero weights: see checks
 
 
 class Streaming(Model):
@@ -78,7 +79,7 @@ def _default_retry_on() -> list[RetryOn]:
 
 
 class Retries(Model):
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=1, le=UINT32_MAX)
     on: list[RetryOn] = Field(default_factory=_default_retry_on)
     per_try_timeout: PositiveDuration | None = None
 

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from gitxds.config.units import RateValue, check_name, parse_duration, parse_rate
 
 __all__ = [
+    "UINT32_MAX",
     "Duration",
     "HeaderName",
     "Hostname",
@@ -29,6 +30,8 @@ __all__ = [
     "Regex",
     "http_path",
 ]
+
+UINT32_MAX = 2**32 - 1  # Envoy stores counts and weights as uint32
 
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

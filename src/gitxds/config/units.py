@@ -28,6 +28,7 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
 _RATE = re.compile(r"\s*(\d+)\s*/\s*([a-z]+)\s*")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAME_MAX = 63
+_RATE_MAX = 2**32 - 1  # Envoy token buckets hold a uint32
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ def parse_rate(text: str) -> RateValue:
         raise ValueError(f'"{text}": the unit must be second, minute or hour')
     if count < 1:
         raise ValueError(f'"{text}": a rate needs at least 1 request per unit')
+    if count > _RATE_MAX:
+        raise ValueError(f'"{text}": at most {_RATE_MAX} requests per unit')
     return RateValue(requests=count, per_seconds=RATE_UNITS_SECONDS[unit])
 
 
