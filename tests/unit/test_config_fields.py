@@ -533,3 +533,9 @@ def test_counts_beyond_what_envoy_can_hold_are_rejected(spec: str, path: str) ->
         Reason.INVALID_VALUE,
         "must be <= 4294967295, got 4294967296",
     )
+
+
+def test_header_value_with_a_line_break_is_rejected() -> None:
+    spec = ENDPOINTS + '  requestHeaders:\n    add: {x-a: "one\\ntwo"}\n'
+    [problem] = parse_file("f.yaml", document("Backend", spec)).diagnostics
+    assert (problem.path, problem.reason) == ("spec.requestHeaders.add.x-a", Reason.INVALID_VALUE)

@@ -40,6 +40,8 @@ def _header_value(value: Any) -> Any:
                 {"keys": ", ".join(sorted(map(str, value))) or "none"},
             )
         return SecretRef.model_validate(value)
+    if isinstance(value, str) and any(char in value for char in "\r\n\0"):
+        raise PydanticCustomError("invalid_value", "a header value cannot contain line breaks or NUL")
     return value
 
 
