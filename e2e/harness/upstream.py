@@ -223,12 +223,21 @@ class UpstreamServer:
         self._since_configure = 0
         self._released = threading.Event()
         self._stopping = threading.Event()
-        self._server = _Server(self, port)
-        self.port = int(self._server.server_address[1])
+        self.port = self._open(port)
         self._thread = threading.Thread(target=self._serve, name=f"upstream-{name}", daemon=True)
+
+    # -- transport (HTTP/1.1 here; harness.upstream_h2 overrides these three) --------------------------
+
+    def _open(self, port: int) -> int:
+        self._server = _Server(self, port)
+        return int(self._server.server_address[1])
 
     def _serve(self) -> None:
         self._server.serve_forever(poll_interval=0.05)
+
+    def _close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
     def start(self) -> UpstreamServer:
         self._thread.start()
@@ -237,8 +246,7 @@ class UpstreamServer:
     def stop(self) -> None:
         self._stopping.set()
         self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._close()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> UpstreamServer:
