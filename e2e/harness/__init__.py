@@ -36,6 +36,8 @@ Upstreams
     Per request: ``?status=503``, ``?delay=0.5``, ``?header=name:value`` (response header).
     SSE: ``GET /sse?interval=&duration=&silent_after=``, and ``POST /v1/chat/completions
     {"stream": true}`` (OpenAI-style chunks, ends with ``[DONE]``).
+    ``harness.upstream_h2.H2UpstreamServer(name)``: the same API over cleartext HTTP/2 (prior
+    knowledge, for ``protocol: HTTP2`` backends); its JSON body adds ``"protocol": "HTTP/2"``.
 
 Client
     ``HttpClient(port, timeout=5)``: keep-alive connection; ``.request(path, method=, headers=, body=,
