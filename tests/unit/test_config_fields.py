@@ -539,3 +539,20 @@ def test_header_value_with_a_line_break_is_rejected() -> None:
     spec = ENDPOINTS + '  requestHeaders:\n    add: {x-a: "one\\ntwo"}\n'
     [problem] = parse_file("f.yaml", document("Backend", spec)).diagnostics
     assert (problem.path, problem.reason) == ("spec.requestHeaders.add.x-a", Reason.INVALID_VALUE)
+
+
+def test_weights_that_add_up_beyond_uint32_are_rejected() -> None:
+    big = "{name: a, weight: 4294967295}, {name: b, weight: 1}"
+    spec = f"  gateways: [edge]\n  rules:\n    - backends: [{big}]\n"
+    [problem] = parse_file("f.yaml", document("Route", spec)).diagnostics
+    assert (problem.path, problem.reason) == ("spec.rules[0].backends", Reason.INVALID_VALUE)
+    endpoints = "  endpoints:\n    - {address: 10.0.0.1, port: 1, weight: 4294967295}\n"
+    endpoints += (
+        "    - {address: 10.0.0.2, port: 1, weight: 1}\n    - {address: 10.0.0.3, port: 1, priority: 1}\n"
+    )
+    [problem] = parse_file("f.yaml", document("Backend", endpoints)).diagnostics
+    assert (problem.path, problem.reason, problem.message) == (
+        "spec.endpoints",
+        Reason.INVALID_VALUE,
+        "the weights of priority 0 add up to more than 4294967295",
+    )

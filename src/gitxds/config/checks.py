@@ -17,6 +17,7 @@ from gitxds.config.schema import (
     StaticEndpoint,
 )
 from gitxds.config.schema_route import NO_POLICY
+from gitxds.config.types import UINT32_MAX
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Reason
 
@@ -110,6 +111,13 @@ def _check_backend(obj: BackendObject) -> Iterator[Issue]:
 def _check_endpoints(endpoints: list[StaticEndpoint]) -> Iterator[Issue]:
     if not endpoints:
         yield Issue(("spec", "endpoints"), Reason.MISSING_FIELD, "endpoints needs at least one address")
+    totals: dict[int, int] = {}
+    for endpoint in endpoints:
+        totals[endpoint.priority] = totals.get(endpoint.priority, 0) + endpoint.weight
+    for priority, total in sorted(totals.items()):
+        if total > UINT32_MAX:
+            message = f"the weights of priority {priority} add up to more than {UINT32_MAX}"
+            yield Issue(("spec", "endpoints"), Reason.INVALID_VALUE, message)
     seen: set[tuple[str, int]] = set()
     for index, endpoint in enumerate(endpoints):
         key = (endpoint.address, endpoint.port)

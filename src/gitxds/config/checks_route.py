@@ -8,6 +8,7 @@ from gitxds.config.checks_headers import check_header_ops
 from gitxds.config.document import Issue
 from gitxds.config.schema import RouteObject
 from gitxds.config.schema_route import HeaderMatch, Match, PathMatch, Rule
+from gitxds.config.types import UINT32_MAX
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Reason
 
@@ -77,6 +78,10 @@ def _check_weights(rule: Rule, here: FieldPath) -> Iterator[Issue]:
             (*here, "backends"),
             Reason.ALL_WEIGHTS_ZERO,
             "every backend has weight 0, so the rule would send traffic nowhere",
+        )
+    if sum(backend.weight for backend in rule.backends) > UINT32_MAX:
+        yield Issue(
+            (*here, "backends"), Reason.INVALID_VALUE, f"the weights add up to more than {UINT32_MAX}"
         )
     yield from _listed_twice([b.name for b in rule.backends], (*here, "backends"), "backend")
 

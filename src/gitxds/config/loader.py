@@ -158,7 +158,7 @@ def _check_envelope(data: dict[str, Any]) -> list[Issue]:
     kind = data.get("kind")
     if kind is None:
         issues.append(Issue(("kind",), Reason.MISSING_FIELD, f"kind is required: one of {', '.join(KINDS)}"))
-    elif kind not in KINDS:
+    elif not isinstance(kind, str) or kind not in KINDS:  # a list or mapping is no kind (and unhashable)
         hint = did_you_mean(str(kind), KINDS)
         message = f"unknown kind {describe_value(kind)}{hint} (known: {', '.join(KINDS)})"
         issues.append(Issue(("kind",), Reason.UNKNOWN_KIND, message))
