@@ -15,15 +15,21 @@ __all__ = [
     "dns_label",
     "duration_ms",
     "duration_text",
+    "hostname",
+    "integer",
     "join",
     "mapping",
+    "number",
     "sequence",
+    "string_map",
+    "text",
 ]
 
 _GO_DURATION = re.compile(r"(\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 # Why gitxds has no equivalent, for the Istio fields users most often meet; others get a generic reason.
 FIELD_REASONS: Mapping[str, str] = {
@@ -75,6 +81,43 @@ def sequence(value: Any, path: str, report: ObjectReport) -> list[Any]:
         return value
     report.error(path, ImportReason.INVALID_VALUE, f"expected a list, got {type(value).__name__}")
     return []
+
+
+def integer(value: Any, path: str, report: ObjectReport) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    report.error(path, ImportReason.INVALID_VALUE, f"expected an integer, got {value!r}")
+    return None
+
+
+def number(value: Any, path: str, report: ObjectReport) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    report.error(path, ImportReason.INVALID_VALUE, f"expected a number, got {value!r}")
+    return None
+
+
+def text(value: Any, path: str, report: ObjectReport) -> str:
+    if isinstance(value, str):
+        return value
+    report.error(path, ImportReason.INVALID_VALUE, f"expected a string, got {value!r}")
+    return ""
+
+
+def hostname(value: Any, path: str, report: ObjectReport) -> str:
+    """A DNS host name as Istio writes it (``*.`` wildcards allowed), lower-cased."""
+    host = text(value, path, report).lower()
+    if host != "*" and not _HOSTNAME.fullmatch(host):
+        report.error(path, ImportReason.INVALID_VALUE, f"{host!r} is not a host name")
+    return host
+
+
+def string_map(value: Any, path: str, report: ObjectReport) -> dict[str, str]:
+    """A map of strings to strings (labels, header values)."""
+    converted = {}
+    for key, item in mapping(value, path, report).items():
+        converted[str(key)] = text(item, join(path, str(key)), report)
+    return converted
 
 
 def duration_ms(value: Any, path: str, report: ObjectReport) -> int | None:

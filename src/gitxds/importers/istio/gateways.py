@@ -6,7 +6,7 @@ import ipaddress
 from typing import Any
 
 from gitxds.config import API_VERSION
-from gitxds.importers.istio.fields import check_fields, dns_label, join, mapping, sequence
+from gitxds.importers.istio.fields import check_fields, dns_label, integer, join, mapping, sequence, text
 from gitxds.importers.istio.findings import ImportReason, ObjectReport
 
 __all__ = ["read_gateway"]
@@ -50,10 +50,12 @@ def _listener(raw: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     check_fields(server, {"port", "hosts", "tls", "bind", "name"}, path, report)
     port = mapping(server.get("port", {}), join(path, "port"), report)
     check_fields(port, {"number", "name", "protocol"}, join(path, "port"), report)
-    protocol = str(port.get("protocol", "")).upper()
+    protocol = text(port.get("protocol", ""), join(path, "port.protocol"), report).upper()
+    number = integer(port.get("number"), join(path, "port.number"), report)
+    name = port.get("name") or server.get("name") or f"port-{number}"
     listener: dict[str, Any] = {
-        "name": dns_label(str(port.get("name") or server.get("name") or f"port-{port.get('number')}")),
-        "port": int(port.get("number", 0)),
+        "name": dns_label(text(name, join(path, "port.name"), report)),
+        "port": number,
     }
     if "bind" in server:
         listener["address"] = _bind(server["bind"], join(path, "bind"), report)
@@ -97,4 +99,4 @@ def _credential(value: Any, path: str, report: ObjectReport) -> str:
             "gitxds terminates TLS with one certificate (mode SIMPLE with credentialName)",
         )
         return ""
-    return str(tls["credentialName"])
+    return text(tls["credentialName"], join(path, "credentialName"), report)

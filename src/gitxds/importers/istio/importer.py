@@ -97,7 +97,8 @@ def _admit(source: SourceDocument, run: _Run) -> None:
     document = source.document
     kind = str(document.get("kind", "")) if isinstance(document, dict) else ""
     metadata = document.get("metadata") if isinstance(document, dict) else None
-    name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+    raw_name = metadata.get("name") if isinstance(metadata, dict) else None
+    name = raw_name if isinstance(raw_name, str) else ""
     report = ObjectReport(source.file, kind or "?", name or "?")
     if not isinstance(document, dict) or not name:
         report.error("metadata.name", ImportReason.INVALID_VALUE, "not a Kubernetes object with a name")
@@ -107,7 +108,7 @@ def _admit(source: SourceDocument, run: _Run) -> None:
             ImportReason.UNSUPPORTED_KIND,
             f"gitxds imports {', '.join(_KINDS)}; {kind or 'no kind'} is not converted",
         )
-    elif document.get("apiVersion") not in _API_VERSIONS:
+    elif not isinstance(document.get("apiVersion"), str) or document["apiVersion"] not in _API_VERSIONS:
         report.error(
             "apiVersion",
             ImportReason.INVALID_VALUE,
@@ -118,7 +119,13 @@ def _admit(source: SourceDocument, run: _Run) -> None:
         return
     for key in sorted(set(document) - _ENVELOPE):
         report.error(key, ImportReason.UNKNOWN_FIELD, "not a field of an Istio object (misspelled?)")
-    namespace = str(metadata.get("namespace", run.namespace)) if isinstance(metadata, dict) else run.namespace
+    namespace = metadata.get("namespace", run.namespace) if isinstance(metadata, dict) else run.namespace
+    if not isinstance(namespace, str):
+        report.error(
+            "metadata.namespace", ImportReason.INVALID_VALUE, f"expected a string, got {namespace!r}"
+        )
+        run.findings += report.finish()
+        return
     run.by_kind[kind].append(_Accepted(source, report, namespace))
 
 

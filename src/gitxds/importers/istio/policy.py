@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitxds.importers.istio.fields import check_fields, duration_text, join, mapping
+from gitxds.importers.istio.fields import check_fields, duration_text, integer, join, mapping, text
 from gitxds.importers.istio.findings import ImportReason, ObjectReport
 
 __all__ = ["ISTIO_DEFAULTS", "PolicyParts", "backend_policy", "convert_traffic_policy"]
@@ -62,8 +62,9 @@ def _load_balancer(value: Any, path: str, report: ObjectReport) -> dict[str, Any
         check_fields(hashing, {"httpHeaderName"}, join(path, "consistentHash"), report)
         if "httpHeaderName" not in hashing:
             return {}
-        return {"loadBalancer": "RING_HASH", "hashOn": {"header": str(hashing["httpHeaderName"]).lower()}}
-    simple = lb.get("simple", "UNSPECIFIED")
+        header = text(hashing["httpHeaderName"], join(path, "consistentHash.httpHeaderName"), report)
+        return {"loadBalancer": "RING_HASH", "hashOn": {"header": header.lower()}}
+    simple = text(lb.get("simple", "UNSPECIFIED"), join(path, "simple"), report)
     if simple not in _SIMPLE:
         report.error(
             join(path, "simple"),
@@ -91,13 +92,17 @@ def _connection_pool(value: Any, path: str, report: ObjectReport) -> dict[str, A
         fields["connectTimeout"] = duration_text(
             tcp["connectTimeout"], join(path, "tcp.connectTimeout"), report
         )
-    breaker = {
-        "maxConnections": tcp.get("maxConnections"),
-        "maxPendingRequests": http.get("http1MaxPendingRequests"),
-        "maxRequests": http.get("http2MaxRequests"),
-        "maxRetries": http.get("maxRetries"),
+    sources = {
+        "maxConnections": (tcp, "tcp.maxConnections"),
+        "maxPendingRequests": (http, "http.http1MaxPendingRequests"),
+        "maxRequests": (http, "http.http2MaxRequests"),
+        "maxRetries": (http, "http.maxRetries"),
     }
-    breaker = {key: value for key, value in breaker.items() if value is not None}
+    breaker = {
+        name: integer(section[field.split(".")[1]], join(path, field), report)
+        for name, (section, field) in sources.items()
+        if field.split(".")[1] in section
+    }
     if breaker:
         fields["circuitBreaker"] = breaker
     if http.get("h2UpgradePolicy") == "UPGRADE":
@@ -112,6 +117,8 @@ def _outlier(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     )
     converted: dict[str, Any] = {}
     consecutive = outlier.get("consecutive5xxErrors")
+    if consecutive is not None:
+        consecutive = integer(consecutive, join(path, "consecutive5xxErrors"), report)
     if consecutive == 0:
         report.error(
             join(path, "consecutive5xxErrors"),
@@ -124,14 +131,16 @@ def _outlier(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
         if key in outlier:
             converted[key] = duration_text(outlier[key], join(path, key), report)
     if "maxEjectionPercent" in outlier:
-        converted["maxEjectionPercent"] = outlier["maxEjectionPercent"]
+        converted["maxEjectionPercent"] = integer(
+            outlier["maxEjectionPercent"], join(path, "maxEjectionPercent"), report
+        )
     return {"outlierDetection": converted}
 
 
 def _tls(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     tls = mapping(value, path, report)
     check_fields(tls, {"mode", "sni"}, path, report)
-    mode = tls.get("mode", "DISABLE")
+    mode = text(tls.get("mode", "DISABLE"), join(path, "mode"), report)
     if mode == "DISABLE":
         return {}
     if mode != "SIMPLE":
@@ -142,4 +151,4 @@ def _tls(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
             "TLS have no gitxds equivalent",
         )
         return {}
-    return {"tls": {"sni": tls["sni"]} if "sni" in tls else {}}
+    return {"tls": {"sni": text(tls["sni"], join(path, "sni"), report)} if "sni" in tls else {}}

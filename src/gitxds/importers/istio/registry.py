@@ -6,7 +6,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitxds.importers.istio.fields import check_fields, dns_label, join, mapping, sequence
+from gitxds.importers.istio.fields import (
+    check_fields,
+    dns_label,
+    hostname,
+    integer,
+    join,
+    mapping,
+    sequence,
+    string_map,
+    text,
+)
 from gitxds.importers.istio.findings import ImportReason, ObjectReport
 from gitxds.importers.istio.policy import PolicyParts, convert_traffic_policy
 
@@ -84,7 +94,7 @@ def read_service_entry(
         return None
     port = mapping(ports[0], "spec.ports[0]", report)
     check_fields(port, {"number", "name", "protocol"}, "spec.ports[0]", report)
-    protocol = port.get("protocol", "HTTP")
+    protocol = text(port.get("protocol", "HTTP"), "spec.ports[0].protocol", report)
     if protocol not in _PROTOCOLS:
         report.error(
             "spec.ports[0].protocol",
@@ -94,12 +104,12 @@ def read_service_entry(
         )
     entry = ServiceEntryHost(
         name=dns_label(document["metadata"]["name"]),
-        host=normalize_host(str(hosts[0]), namespace),
-        port=int(port.get("number", 0)),
+        host=normalize_host(hostname(hosts[0], "spec.hosts[0]", report), namespace),
+        port=integer(port.get("number"), "spec.ports[0].number", report) or 0,
         protocol=_PROTOCOLS.get(protocol, "HTTP1"),
-        resolution=str(spec.get("resolution", "NONE")),
+        resolution=text(spec.get("resolution", "NONE"), "spec.resolution", report),
     )
-    _read_resolution(entry, spec, str(port.get("name", "")), report)
+    _read_resolution(entry, spec, text(port.get("name", ""), "spec.ports[0].name", report), report)
     return None if report.refused else entry
 
 
@@ -123,7 +133,7 @@ def _read_resolution(
         path = f"spec.endpoints[{index}]"
         endpoint = mapping(raw, path, report)
         check_fields(endpoint, {"address", "ports", "labels", "weight"}, path, report)
-        address = str(endpoint.get("address", ""))
+        address = text(endpoint.get("address", ""), join(path, "address"), report)
         try:
             ipaddress.ip_address(address)
         except ValueError:
@@ -133,13 +143,14 @@ def _read_resolution(
                 f"{address!r}: gitxds static endpoints are IP addresses",
             )
             continue
-        converted: dict[str, Any] = {
-            "address": address,
-            "port": int(endpoint.get("ports", {}).get(port_name, entry.port)),
-        }
+        ports = mapping(endpoint.get("ports", {}), join(path, "ports"), report)
+        port = integer(ports.get(port_name, entry.port), join(path, f"ports.{port_name}"), report)
+        converted: dict[str, Any] = {"address": address, "port": port}
         if "weight" in endpoint:
-            converted["weight"] = int(endpoint["weight"])
-        entry.endpoints.append((dict(endpoint.get("labels", {})), converted))
+            converted["weight"] = integer(endpoint["weight"], join(path, "weight"), report)
+        entry.endpoints.append(
+            (string_map(endpoint.get("labels", {}), join(path, "labels"), report), converted)
+        )
 
 
 def read_destination_rule(document: dict[str, Any], namespace: str, report: ObjectReport) -> HostRules | None:
@@ -154,8 +165,11 @@ def read_destination_rule(document: dict[str, Any], namespace: str, report: Obje
         subset_parts = convert_traffic_policy(
             subset.get("trafficPolicy", {}), join(path, "trafficPolicy"), report
         )
-        subsets[str(subset.get("name"))] = Subset(dict(subset.get("labels", {})), subset_parts)
+        name = text(subset.get("name"), join(path, "name"), report)
+        subsets[name] = Subset(
+            string_map(subset.get("labels", {}), join(path, "labels"), report), subset_parts
+        )
+    host = normalize_host(hostname(spec.get("host", ""), "spec.host", report), namespace)
     if report.refused:
         return None
-    host = normalize_host(str(spec.get("host", "")), namespace)
     return HostRules(dns_label(document["metadata"]["name"]), host, parts, subsets)

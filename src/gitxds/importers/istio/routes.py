@@ -6,7 +6,16 @@ from typing import Any
 
 from gitxds.config import API_VERSION
 from gitxds.importers.istio.backends import BackendPlan
-from gitxds.importers.istio.fields import check_fields, dns_label, join, mapping, sequence
+from gitxds.importers.istio.fields import (
+    check_fields,
+    dns_label,
+    hostname,
+    join,
+    mapping,
+    sequence,
+    string_map,
+    text,
+)
 from gitxds.importers.istio.findings import ImportReason, ObjectReport
 from gitxds.importers.istio.rules import RuleReader
 
@@ -25,7 +34,10 @@ def read_virtual_service(
         report.warn(
             "spec.exportTo", ImportReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
         )
-    hosts = [str(h).lower() for h in sequence(spec.get("hosts", []), "spec.hosts", report)]
+    hosts = [
+        hostname(h, f"spec.hosts[{i}]", report)
+        for i, h in enumerate(sequence(spec.get("hosts", []), "spec.hosts", report))
+    ]
     route_spec: dict[str, Any] = {"gateways": _gateways(spec, gateway, report)}
     if "*" not in hosts:
         route_spec["hostnames"] = hosts
@@ -37,18 +49,18 @@ def read_virtual_service(
     route_spec["rules"] = _reachable(rules, report)
     if not route_spec["rules"] and not report.refused:
         report.error("spec.http", ImportReason.UNSUPPORTED_FIELD, "no HTTP routes: gitxds routes HTTP only")
-    if report.refused:
-        return None
     metadata: dict[str, Any] = {"name": dns_label(document["metadata"]["name"])}
     if document["metadata"].get("labels"):
-        metadata["labels"] = dict(document["metadata"]["labels"])
+        metadata["labels"] = string_map(document["metadata"]["labels"], "metadata.labels", report)
+    if report.refused:
+        return None
     return {"apiVersion": API_VERSION, "kind": "Route", "metadata": metadata, "spec": route_spec}
 
 
 def _gateways(spec: dict[str, Any], default: str | None, report: ObjectReport) -> list[str]:
     names = []
     for index, raw in enumerate(sequence(spec.get("gateways", [_MESH]), "spec.gateways", report)):
-        namespace, _, name = str(raw).rpartition("/")
+        namespace, _, name = text(raw, join("spec.gateways", index), report).rpartition("/")
         if name == _MESH:
             continue
         if namespace:

@@ -6,7 +6,19 @@ from typing import Any
 
 from gitxds.config.schema_route import RETRY_ON
 from gitxds.importers.istio.backends import BackendPlan
-from gitxds.importers.istio.fields import check_fields, dns_label, duration_text, join, mapping, sequence
+from gitxds.importers.istio.fields import (
+    check_fields,
+    dns_label,
+    duration_text,
+    hostname,
+    integer,
+    join,
+    mapping,
+    number,
+    sequence,
+    string_map,
+    text,
+)
 from gitxds.importers.istio.findings import ImportReason, ObjectReport
 from gitxds.importers.istio.registry import normalize_host
 
@@ -38,7 +50,7 @@ class RuleReader:
         check_fields(http, _RULE_FIELDS, path, self.report)
         rule: dict[str, Any] = {}
         if "name" in http:
-            rule["name"] = dns_label(str(http["name"]))
+            rule["name"] = dns_label(text(http["name"], join(path, "name"), self.report))
         matches = [
             self._match(m, f"{path}.match[{i}]")
             for i, m in enumerate(sequence(http.get("match", []), join(path, "match"), self.report))
@@ -89,7 +101,9 @@ class RuleReader:
                     join(path, "method"), ImportReason.UNSUPPORTED_FIELD, "gitxds matches methods exactly"
                 )
             else:
-                converted["methods"] = [str(method["exact"]).upper()]
+                converted["methods"] = [
+                    text(method["exact"], join(path, "method.exact"), self.report).upper()
+                ]
         return converted
 
     def _string_match(self, raw: Any, path: str, *, allow_present: bool) -> dict[str, Any]:
@@ -100,8 +114,8 @@ class RuleReader:
         if len(value) != 1:
             self.report.error(path, ImportReason.INVALID_VALUE, "give exactly one of exact, prefix or regex")
             return {}
-        kind, text = next(iter(value.items()))
-        return {kind: str(text)}
+        kind, pattern = next(iter(value.items()))
+        return {kind: text(pattern, join(path, kind), self.report)}
 
     def _backends(self, http: dict[str, Any], path: str) -> list[dict[str, Any]]:
         destinations = sequence(http.get("route", []), join(path, "route"), self.report)
@@ -126,26 +140,30 @@ class RuleReader:
                 )
             backend: dict[str, Any] = {"name": name}
             if len(destinations) > 1:
-                backend["weight"] = int(entry.get("weight", 0))
+                backend["weight"] = integer(entry.get("weight", 0), join(entry_path, "weight"), self.report)
             backends.append(backend)
         return backends
 
     def _destination(self, raw: Any, path: str) -> str | None:
         destination = mapping(raw, path, self.report)
         check_fields(destination, {"host", "subset", "port"}, path, self.report)
-        host = normalize_host(str(destination.get("host", "")), self.namespace)
+        host = normalize_host(
+            hostname(destination.get("host", ""), join(path, "host"), self.report), self.namespace
+        )
         port = mapping(destination.get("port", {}), join(path, "port"), self.report)
         check_fields(port, {"number"}, join(path, "port"), self.report)
+        number = integer(port["number"], join(path, "port.number"), self.report) if "number" in port else None
         subset = destination.get("subset")
-        return self.plan.resolve(
-            host, None if subset is None else str(subset), port.get("number"), path, self.report
-        )
+        subset_name = None if subset is None else text(subset, join(path, "subset"), self.report)
+        if self.report.refused:
+            return None
+        return self.plan.resolve(host, subset_name, number, path, self.report)
 
     def _retries(self, raw: Any, path: str) -> dict[str, Any]:
         retries = mapping(raw, path, self.report)
         check_fields(retries, {"attempts", "perTryTimeout", "retryOn"}, path, self.report)
-        attempts = int(retries.get("attempts", 0))
-        if attempts == 0:
+        attempts = integer(retries.get("attempts", 0), join(path, "attempts"), self.report)
+        if not attempts:
             return {}
         if "retryOn" not in retries:
             self.report.warn(
@@ -155,7 +173,11 @@ class RuleReader:
                 f"{', '.join(_ISTIO_RETRY_ON)} (add gateway-error or 5xx to retry server errors)",
             )
         conditions = [
-            c.strip() for c in str(retries.get("retryOn", ",".join(_ISTIO_RETRY_ON))).split(",") if c.strip()
+            c.strip()
+            for c in text(
+                retries.get("retryOn", ",".join(_ISTIO_RETRY_ON)), join(path, "retryOn"), self.report
+            ).split(",")
+            if c.strip()
         ]
         unknown = [c for c in conditions if c not in RETRY_ON]
         if unknown:
@@ -189,7 +211,7 @@ class RuleReader:
             check_fields(abort, {"httpStatus", "percentage"}, join(path, "abort"), self.report)
             converted["abort"] = {
                 "percent": self._percentage(abort, join(path, "abort")),
-                "status": int(abort.get("httpStatus", 0)),
+                "status": integer(abort.get("httpStatus"), join(path, "abort.httpStatus"), self.report),
             }
         return converted
 
@@ -202,14 +224,15 @@ class RuleReader:
             )
             return 0.0
         percentage = mapping(fault["percentage"], join(path, "percentage"), self.report)
-        return float(percentage.get("value", 0.0))
+        return number(percentage.get("value", 0.0), join(path, "percentage.value"), self.report) or 0.0
 
     def _mirror(self, http: dict[str, Any], path: str) -> dict[str, Any]:
         name = self._destination(http["mirror"], join(path, "mirror"))
         percentage = mapping(
             http.get("mirrorPercentage", {"value": 100.0}), join(path, "mirrorPercentage"), self.report
         )
-        return {"backend": name or "", "percent": float(percentage.get("value", 100.0))}
+        percent = number(percentage.get("value", 100.0), join(path, "mirrorPercentage.value"), self.report)
+        return {"backend": name or "", "percent": percent}
 
     def _headers(self, raw: Any, path: str, directions: set[str]) -> dict[str, Any]:
         headers = mapping(raw, path, self.report)
@@ -218,13 +241,18 @@ class RuleReader:
         for direction in sorted(directions & set(headers)):
             ops = mapping(headers[direction], join(path, direction), self.report)
             check_fields(ops, {"set", "add", "remove"}, join(path, direction), self.report)
-            converted[direction] = {
-                verb: (
-                    {str(k).lower(): str(v) for k, v in ops[verb].items()}
-                    if verb != "remove"
-                    else [str(h).lower() for h in ops[verb]]
-                )
-                for verb in ("set", "add", "remove")
-                if verb in ops
-            }
+            converted[direction] = self._header_ops(ops, join(path, direction))
+        return converted
+
+    def _header_ops(self, ops: dict[str, Any], path: str) -> dict[str, Any]:
+        converted: dict[str, Any] = {}
+        for verb in ("set", "add"):
+            if verb in ops:
+                values = string_map(ops[verb], join(path, verb), self.report)
+                converted[verb] = {name.lower(): value for name, value in values.items()}
+        if "remove" in ops:
+            removed = sequence(ops["remove"], join(path, "remove"), self.report)
+            converted["remove"] = [
+                text(h, join(path, f"remove[{i}]"), self.report).lower() for i, h in enumerate(removed)
+            ]
         return converted
