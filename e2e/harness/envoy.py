@@ -26,7 +26,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from harness.ports import LOOPBACK, port_accepts
-from harness.waiting import GiveUpError, wait_for
+from harness.waiting import GiveUpError, WaitTimeoutError, wait_for
 
 _instance_counter = itertools.count(1)
 
@@ -301,7 +301,7 @@ class EnvoyProcess:
 
     def wait_listening(self, port: int, timeout: float = 5.0) -> None:
         """Wait until Envoy has a listener on ``port`` that accepts TCP connections."""
-        wait_for(lambda: port_accepts(port), timeout, message=f"Envoy listener on port {port}")
+        self.wait_for(lambda: port_accepts(port), timeout, message=f"Envoy listener on port {port}")
 
     def wait_for(self, predicate: Any, timeout: float = 5.0, message: str = "") -> Any:
         """``harness.wait_for`` that also fails at once (with the log) if Envoy has died."""
@@ -311,4 +311,7 @@ class EnvoyProcess:
                 raise GiveUpError(f"Envoy is not running\n--- Envoy log ---\n{self.log_tail()}")
             return predicate()
 
-        return wait_for(check, timeout, message=message)
+        try:
+            return wait_for(check, timeout, message=message)
+        except WaitTimeoutError as error:
+            raise WaitTimeoutError(f"{error}\n--- Envoy log ---\n{self.log_tail()}") from error.__cause__
