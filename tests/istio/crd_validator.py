@@ -98,14 +98,18 @@ def _schema_problems(body: dict[str, Any], schema: dict[str, Any]) -> Iterator[P
 
 
 def _nullable_to_json_schema(schema: Any) -> Any:
-    """OpenAPI's ``nullable: true`` becomes a JSON Schema type union with null."""
+    """OpenAPI's ``nullable: true`` becomes a type union with null; ``x-kubernetes-int-or-string``
+    (which the CRDs also spell as an anyOf) becomes integer-or-string."""
     if isinstance(schema, list):
         return [_nullable_to_json_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     converted = {key: _nullable_to_json_schema(value) for key, value in schema.items()}
+    if converted.get("x-kubernetes-int-or-string") and "type" not in converted and "anyOf" not in converted:
+        converted["type"] = ["integer", "string"]
     if converted.pop("nullable", False) and "type" in converted:
-        converted["type"] = [converted["type"], "null"]
+        types = converted["type"] if isinstance(converted["type"], list) else [converted["type"]]
+        converted["type"] = [*types, "null"]
     return converted
 
 

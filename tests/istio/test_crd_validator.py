@@ -109,3 +109,10 @@ def test_hand_written_schemas_catch_a_bad_envoy_filter_enum(crd_validator: CrdVa
     document = _policies_output("EnvoyFilter")
     document["spec"]["configPatches"][0]["applyTo"] = "HTTP_FILTERS"
     assert _paths(crd_validator, document) == ["spec.configPatches[0].applyTo"]
+
+
+@pytest.mark.parametrize(("value", "valid"), [(3, True), ("3", True), (3.5, False), ([3], False)])
+def test_int_or_string_fields_take_either(value: object, valid: bool, crd_validator: CrdValidator) -> None:
+    document = _ratings_route()
+    document["status"] = {"observedGeneration": value}
+    assert (_paths(crd_validator, document) == []) is valid
