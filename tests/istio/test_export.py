@@ -75,6 +75,18 @@ def test_static_endpoints_get_a_service_entry_with_weights_and_ports() -> None:
     ]
 
 
+def test_two_backends_on_one_external_host_are_reported_and_exported_once() -> None:
+    twin = ir.Backend(
+        name="provider-b-eu", endpoints=ir.DnsEndpoints(hostname="api.provider.example", port=443)
+    )
+    model = chat_model()
+    model = dataclasses.replace(model, backends=(*model.backends, twin))
+    result = export(model)
+    assert "Backend/provider-b-eu spec" in _paths(result, Severity.ERROR)
+    entries = [d for d in result.documents if d["kind"] == "ServiceEntry"]
+    assert [e["spec"]["hosts"] for e in entries] == [["api.provider.example"]]
+
+
 def test_methods_become_one_istio_match_each() -> None:
     model = chat_model()
     route = model.routes[0]

@@ -10,7 +10,7 @@ from gitxds.translators.istio.authz import RuleUse, authorization_policy, extens
 from gitxds.translators.istio.destinationrule import destination_rule, service_entry
 from gitxds.translators.istio.findings import Finding, FindingReason, Findings
 from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
-from gitxds.translators.istio.hosts import Placement, group_backends
+from gitxds.translators.istio.hosts import BackendGroup, Placement, group_backends
 from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter
 from gitxds.translators.istio.values import Document
 from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
@@ -41,8 +41,9 @@ def export(
 ) -> ExportResult:
     """Istio equivalents of ``model``; ``gateway_selector`` labels the Istio gateway pods to configure."""
     findings = Findings()
-    groups = group_backends(model.backends)
-    placements = {b.name: g.placement(b) for g in groups for b in g.backends}
+    all_groups = group_backends(model.backends)
+    placements = {b.name: g.placement(b) for g in all_groups for b in g.backends}
+    groups = _one_group_per_host(all_groups, findings)
     selector = gateway_selector or DEFAULT_GATEWAY_SELECTOR
     rate_uses, auth_uses = _policy_uses(model)
     documents = [gateway(gw, model, namespace, gateway_selector, findings) for gw in model.gateways]
@@ -70,6 +71,26 @@ def export(
         findings=findings.sorted(),
         mesh_config={"extensionProviders": providers} if providers else {},
     )
+
+
+def _one_group_per_host(groups: tuple[BackendGroup, ...], findings: Findings) -> list[BackendGroup]:
+    """Istio keeps one ServiceEntry and DestinationRule per host: later backends on a taken host are
+    exported as destinations of the first one, and reported."""
+    owners: dict[str, BackendGroup] = {}
+    for group in groups:
+        owner = owners.setdefault(group.host, group)
+        if owner is group:
+            continue
+        for backend in group.backends:
+            findings.error(
+                "Backend",
+                backend.name,
+                "spec",
+                FindingReason.NO_ISTIO_EQUIVALENT,
+                f"Backend {owner.backends[0].name} already uses host {group.host}; Istio has one "
+                "ServiceEntry and DestinationRule per host, so this backend's settings are not exported",
+            )
+    return list(owners.values())
 
 
 def _document_order(document: Document) -> tuple[int, str]:
