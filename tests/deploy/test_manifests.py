@@ -1,0 +1,254 @@
+"""manifests/: every object is a valid Kubernetes object, and what it says about gitxds matches gitxds.
+
+Objects are read with the ``kubernetes`` client's own models (``ApiClient.deserialize``); since that
+drops keys it does not know, each object is compared with its re-serialized form to catch misspelt
+fields. Ports, args, probes and images are checked against the CLI, the Dockerfile and pyproject.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes.client import ApiClient
+
+from gitxds.cli import build_parser
+from gitxds.gitops.envoy_check import find_envoy
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+EDGE = MANIFESTS / "envoy-edge"
+MODELS = {
+    "Namespace": "V1Namespace",
+    "ServiceAccount": "V1ServiceAccount",
+    "ClusterRole": "V1ClusterRole",
+    "ClusterRoleBinding": "V1ClusterRoleBinding",
+    "Deployment": "V1Deployment",
+    "Service": "V1Service",
+    "PodDisruptionBudget": "V1PodDisruptionBudget",
+}
+
+
+def kustomization(directory: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    return loaded
+
+
+def objects(directory: Path) -> list[dict[str, Any]]:
+    return [
+        doc
+        for name in kustomization(directory)["resources"]
+        for doc in yaml.safe_load_all((directory / name).read_text())
+        if doc
+    ]
+
+
+ALL_OBJECTS = objects(MANIFESTS) + objects(EDGE)
+
+
+def one(kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in ALL_OBJECTS if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name)
+    return found[0]
+
+
+def unknown_keys(written: Any, understood: Any, path: str = "") -> list[str]:
+    if isinstance(written, dict):
+        if not isinstance(understood, dict):
+            return [path or "/"]
+        problems = []
+        for key, value in written.items():
+            if key not in understood:
+                problems.append(f"{path}/{key}")
+            else:
+                problems += unknown_keys(value, understood[key], f"{path}/{key}")
+        return problems
+    if isinstance(written, list) and isinstance(understood, list) and len(written) == len(understood):
+        return [
+            p
+            for i, (w, u) in enumerate(zip(written, understood, strict=True))
+            for p in unknown_keys(w, u, f"{path}/{i}")
+        ]
+    return []
+
+
+def test_kustomizations_list_every_manifest_file() -> None:
+    for directory in (MANIFESTS, EDGE):
+        listed = set(kustomization(directory)["resources"])
+        generated = {f for g in kustomization(directory).get("configMapGenerator", []) for f in g["files"]}
+        on_disk = {p.name for p in directory.glob("*.yaml")} - {"kustomization.yaml"}
+        assert listed | generated == on_disk, directory
+        assert listed <= {name for name in listed if (directory / name).is_file()}
+
+
+@pytest.mark.parametrize("obj", ALL_OBJECTS, ids=lambda o: f"{o['kind']}/{o['metadata']['name']}")
+def test_every_object_is_a_kubernetes_object_with_no_unknown_field(obj: dict[str, Any]) -> None:
+    client = ApiClient()
+    model = client.deserialize(json.dumps(obj), MODELS[obj["kind"]], "application/json")
+    assert unknown_keys(obj, client.sanitize_for_serialization(model)) == []
+
+
+def test_unknown_fields_are_caught() -> None:
+    deployment = json.loads(json.dumps(one("Deployment", "gitxds")))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readynessProbe"] = {}
+    client = ApiClient()
+    model = client.deserialize(json.dumps(deployment), "V1Deployment", "application/json")
+    assert unknown_keys(deployment, client.sanitize_for_serialization(model)) == [
+        "/spec/template/spec/containers/0/readynessProbe"
+    ]
+
+
+def pod_spec(name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = one("Deployment", name)["spec"]["template"]["spec"]
+    return spec
+
+
+def container(name: str, container_name: str) -> dict[str, Any]:
+    return next(c for c in pod_spec(name)["containers"] if c["name"] == container_name)
+
+
+def serve_args() -> Any:
+    return build_parser().parse_args(["serve", *container("gitxds", "gitxds")["args"]])
+
+
+def test_gitxds_args_are_serve_flags_and_ports_agree_with_probes_and_services() -> None:
+    args = serve_args()
+    gitxds = container("gitxds", "gitxds")
+    ports = {p["name"]: p["containerPort"] for p in gitxds["ports"]}
+    assert ports == {
+        "grpc-xds": int(args.xds_address.rpartition(":")[2]),
+        "admin": int(args.admin_address.rpartition(":")[2]),
+    }
+    assert gitxds["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+    assert gitxds["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
+    service = one("Service", "gitxds")
+    assert {p["targetPort"] for p in service["spec"]["ports"]} == set(ports)
+    assert {p["port"] for p in service["spec"]["ports"]} == set(ports.values())
+    docker_cmd = next(
+        json.loads(line.removeprefix("CMD "))
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    )
+    docker_args = build_parser().parse_args(["serve", *docker_cmd])
+    assert (docker_args.xds_address, docker_args.admin_address) == (args.xds_address, args.admin_address)
+
+
+def test_gitxds_serves_what_git_sync_checks_out_into_a_shared_volume() -> None:
+    spec = pod_spec("gitxds")
+    git_sync = container("gitxds", "git-sync")
+    flags = dict(arg.removeprefix("--").split("=", 1) for arg in git_sync["args"])
+    link = f"{flags['root']}/{flags['link']}"
+    assert str(serve_args().dir).startswith(link + "/")
+    assert "one-time" in [a.removeprefix("--") for a in spec["initContainers"][0]["args"]]
+    mounts = {c["name"]: {m["name"]: m["mountPath"] for m in c["volumeMounts"]} for c in spec["containers"]}
+    assert mounts["gitxds"]["git"] == mounts["git-sync"]["git"] == flags["root"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert (
+        "emptyDir" in volumes["git"]
+        and "emptyDir" in volumes[next(k for k, v in mounts["gitxds"].items() if v == "/tmp")]
+    )
+
+
+def test_two_replicas_spread_and_a_disruption_budget() -> None:
+    deployment = one("Deployment", "gitxds")
+    assert deployment["spec"]["replicas"] == 2
+    pdb = one("PodDisruptionBudget", "gitxds")
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+@pytest.mark.parametrize("name", ["gitxds", "envoy-edge"])
+def test_every_container_is_locked_down_and_sized(name: str) -> None:
+    spec = pod_spec(name)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        security = c["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True, c["name"]
+        assert security["allowPrivilegeEscalation"] is False, c["name"]
+        assert security["capabilities"]["drop"] == ["ALL"], c["name"]
+        assert set(c["resources"]) == {"requests", "limits"}, c["name"]
+        assert {"cpu", "memory"} <= set(c["resources"]["requests"]) & set(c["resources"]["limits"])
+
+
+def test_the_image_is_this_version_of_gitxds() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    image = container("gitxds", "gitxds")["image"]
+    override = kustomization(MANIFESTS)["images"][0]
+    assert image == f"{override['name']}:{version}"
+    assert override["newTag"] == version
+
+
+def test_rbac_allows_reading_endpointslices_and_nothing_else() -> None:
+    role = one("ClusterRole", "gitxds-endpointslice-reader")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    binding = one("ClusterRoleBinding", "gitxds-endpointslice-reader")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    account = pod_spec("gitxds")["serviceAccountName"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "gitxds"}]
+    one("ServiceAccount", account)
+
+
+def bootstrap_command() -> list[str]:
+    first = (EDGE / "envoy.yaml").read_text().splitlines()[0]
+    command = first.removeprefix("# Generated by: ").split()
+    assert command[:2] == ["gitxds", "bootstrap"], first
+    return command
+
+
+def test_the_envoy_bootstrap_is_what_gitxds_bootstrap_prints_today() -> None:
+    command = bootstrap_command()
+    printed = subprocess.run(
+        [sys.executable, "-m", "gitxds", *command[1:]], capture_output=True, text=True, check=True
+    ).stdout
+    committed = (EDGE / "envoy.yaml").read_text()
+    body = "\n".join(line for line in committed.splitlines() if not line.startswith("#")) + "\n"
+    assert body == printed, f"regenerate manifests/envoy-edge/envoy.yaml with: {' '.join(command)}"
+
+
+def test_the_envoy_bootstrap_reaches_the_gitxds_service_and_envoy_accepts_it(tmp_path: Path) -> None:
+    bootstrap = yaml.safe_load((EDGE / "envoy.yaml").read_text())
+    xds = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    address = xds["endpoint"]["address"]["socket_address"]
+    service = one("Service", "gitxds")
+    assert address["address"] == f"gitxds.{service['metadata']['namespace']}.svc.cluster.local"
+    assert address["port_value"] in {p["port"] for p in service["spec"]["ports"]}
+    assert bootstrap["node"]["cluster"] == "edge"
+    envoy = find_envoy()
+    assert envoy is not None
+    check = subprocess.run(
+        [envoy, "--mode", "validate", "-c", str(EDGE / "envoy.yaml"), "--service-node", "envoy-edge-0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_edge_mounts_the_generated_bootstrap_and_listens_where_the_example_gateway_does() -> None:
+    generator = kustomization(EDGE)["configMapGenerator"][0]
+    spec = pod_spec("envoy-edge")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["bootstrap"]["configMap"]["name"] == generator["name"]
+    envoy = container("envoy-edge", "envoy")
+    mount = next(m for m in envoy["volumeMounts"] if m["name"] == "bootstrap")
+    args = envoy["args"]
+    assert args[args.index("--config-path") + 1] == f"{mount['mountPath']}/{generator['files'][0]}"
+    assert args[args.index("--service-node") + 1] == "$(POD_NAME)"  # a unique node.id per pod
+    gateway = yaml.safe_load("\n".join((ROOT / "examples/ai-gateway/gateway.yaml").read_text().splitlines()))
+    assert gateway["spec"]["proxies"]["cluster"] == "edge"
+    assert {p["containerPort"] for p in envoy["ports"]} == {
+        lst["port"] for lst in gateway["spec"]["listeners"]
+    }
