@@ -18,6 +18,7 @@ from pathlib import Path
 from gitxds import ir
 from gitxds.errors import Diagnostic, Reason
 from gitxds.gitops.envoy_check import validate_bootstrap
+from gitxds.gitops.gitcmd import work_tree_root
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.status import Attempt, ConfigStatus
@@ -66,6 +67,8 @@ class Reconciler:
         self._loader = IncrementalLoader(config_dir)
         self._translator = MemoizedTranslator()
         self._lock = asyncio.Lock()
+        # Asked on the first build (a --git-url clone appears only then), not on every reload.
+        self._in_git_work_tree: bool | None = None
         self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
         self._overlay = overlay  # runs on the loop at publish time, so it sees the latest discoveries
 
@@ -100,7 +103,10 @@ class Reconciler:
 
     def _build(self) -> _Candidate:
         outcome = self._loader.load()
-        version = git_version(self.config_dir) or content_hash(outcome.files)
+        if self._in_git_work_tree is None:
+            self._in_git_work_tree = work_tree_root(self.config_dir) is not None
+        in_git = self._in_git_work_tree
+        version = (git_version(self.config_dir) if in_git else None) or content_hash(outcome.files)
         problems = list(outcome.diagnostics)
         snapshots: dict[str, Snapshot] = {}
         if not problems:

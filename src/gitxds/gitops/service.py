@@ -65,6 +65,7 @@ class GitxdsService:
         logger: logging.Logger | None = None,
     ) -> None:
         self.options = options
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)  # one line per event is noise
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self._log = logger or logging.getLogger("gitxds")
@@ -124,11 +125,6 @@ class GitxdsService:
             await self.git.clone()
         if self.options.secrets_dir is not None:
             SecretStore.check_outside(self.options.secrets_dir, self.config_dir)
-        await self.reconciler.reload("start")
-        host, port = _split_address(self.options.admin_address)
-        self.admin_port = await self.admin.start(host, port)
-        credentials = self.options.xds_tls.credentials() if self.options.xds_tls else None
-        self.xds_port = await self.xds.start(self.options.xds_address, credentials)
         watcher = ConfigWatcher(
             self.config_dir,
             self._on_files_changed,
@@ -137,15 +133,12 @@ class GitxdsService:
             logger=self._log,
         )
         self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
-        if self.options.secrets_dir is not None:
-            secrets_watcher = ConfigWatcher(
-                self.options.secrets_dir,
-                self._on_secrets_changed,
-                quiet_ms=self.options.watch_quiet_ms,
-                max_delay_ms=self.options.watch_max_delay_ms,
-                logger=self._log,
-            )
-            self._tasks.append(asyncio.create_task(secrets_watcher.run(self._stop)))
+        # Watch first, then load: a change that lands while we start is never missed.
+        await asyncio.wait_for(watcher.armed.wait(), timeout=10)
+        await self.reconciler.reload("start")
+        host, port = _split_address(self.options.admin_address)
+        self.admin_port = await self.admin.start(host, port)
+        self.xds_port = await self.xds.start(self.options.xds_address)
         if self.git is not None:
             self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
 

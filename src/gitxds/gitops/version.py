@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitxds.gitops.gitcmd import GitError, run_git, work_tree_root
+from gitxds.gitops.gitcmd import GitError, run_git
 
 
 def content_hash(files: Iterable[tuple[str, bytes]]) -> str:
@@ -23,13 +23,21 @@ def git_version(config_dir: Path) -> str | None:
     """``<commit sha>`` or ``<commit sha>-dirty`` when the config dir is in a Git work tree, else None.
 
     Only changes below ``config_dir`` make it dirty: other parts of a monorepo don't matter here.
+    One ``git status`` call answers both questions, which keeps a reload to a single subprocess.
     """
-    root = work_tree_root(config_dir)
-    if root is None:
-        return None
     try:
-        sha = run_git(config_dir, "rev-parse", "HEAD")
-        dirty = run_git(config_dir, "status", "--porcelain", "--untracked-files=normal", "--", ".")
-    except GitError:
+        out = run_git(
+            config_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", "."
+        )
+    except (GitError, FileNotFoundError, NotADirectoryError):
+        return None  # not a work tree
+    sha = ""
+    dirty = False
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            sha = line.removeprefix("# branch.oid ").strip()
+        elif not line.startswith("#"):
+            dirty = True
+    if not sha or sha == "(initial)":
         return None  # a repository with no commit yet
     return f"{sha}-dirty" if dirty else sha

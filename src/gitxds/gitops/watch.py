@@ -45,6 +45,7 @@ class ConfigWatcher:
         self._quiet_ms = quiet_ms
         self._max_delay_ms = max_delay_ms
         self._log = logger or logging.getLogger("gitxds.watch")
+        self.armed = asyncio.Event()  # set once the OS watch is in place: no change can be missed after
 
     def _watched_paths(self) -> list[Path]:
         target = self.config_dir.resolve()
@@ -66,7 +67,12 @@ class ConfigWatcher:
                 stop_event=stop,
                 recursive=True,
                 force_polling=False,
+                yield_on_timeout=True,  # an empty first yield tells us the watch is in place
+                rust_timeout=200,
             ):
+                self.armed.set()
+                if not _changes:
+                    continue
                 await self._on_change()
                 if self.config_dir.resolve() != target:
                     self._log.info("config dir now points at %s", self.config_dir.resolve())
