@@ -1,4 +1,5 @@
-"""Backend protocols: Envoy speaks cleartext HTTP/2 to ``protocol: HTTP2`` backends, HTTP/1.1 otherwise."""
+"""Backend protocols and endpoint sources: cleartext HTTP/2 to ``protocol: HTTP2`` backends, HTTP/1.1
+otherwise; endpoints listed statically or resolved by Envoy from a DNS name."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness import HttpClient, free_port, get, tally
-from harness.configs import backend_doc, gateway_doc, route_doc
+from harness.configs import backend_doc, document, gateway_doc, route_doc
 from harness.upstream_h2 import H2UpstreamServer
 
 
@@ -16,11 +17,19 @@ def _rule(path: str, backend: str, **policy: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def protocols(module_gateway_factory):
+def protocols(module_upstreams, module_gateway_factory):
     h2_servers = [H2UpstreamServer(name).start() for name in ("h2-model", "h2-flaky", "h2-a", "h2-b")]
     servers = {server.name: server for server in h2_servers}
+    by_dns = module_upstreams("by-strict-dns")
+    by_logical_dns = module_upstreams("by-logical-dns")
     documents = [
         gateway_doc("edge", free_port()),
+        document("Backend", "strict-dns", {"dns": {"hostname": "localhost", "port": by_dns.port}}),
+        document(
+            "Backend",
+            "logical-dns",
+            {"dns": {"hostname": "localhost", "port": by_logical_dns.port, "logical": True}},
+        ),
         backend_doc("h2-model", [servers["h2-model"].port], protocol="HTTP2"),
         backend_doc("h2-flaky", [servers["h2-flaky"].port], protocol="HTTP2"),
         backend_doc(
@@ -35,6 +44,8 @@ def protocols(module_gateway_factory):
                 _rule("/v1/chat", "h2-model"),
                 _rule("/retry", "h2-flaky", retries={"attempts": 2, "on": ["5xx"]}),
                 _rule("/pool", "h2-pool"),
+                _rule("/strict-dns", "strict-dns"),
+                _rule("/logical-dns", "logical-dns"),
             ],
         ),
     ]
@@ -77,3 +88,9 @@ def test_http2_health_checks_and_balancing(protocols):
     counts = tally(protocols.port, 40, "/pool")
     assert counts == {"h2-a": 20, "h2-b": 20}
     assert protocols.servers["h2-a"].health_checks >= 1
+
+
+@pytest.mark.parametrize("source", ["strict-dns", "logical-dns"])
+def test_dns_backends_resolve_inside_envoy(protocols, source):
+    response = get(protocols.port, f"/{source}")
+    assert (response.status, response.upstream) == (200, "by-" + source)

@@ -12,9 +12,11 @@ import pytest
 
 from harness import Response, StreamEvent, free_port, get, stream_events, wait_for
 from harness.configs import backend_doc, gateway_doc, route_doc
+from harness.upstream import DROP
 
 UPSTREAMS = (
     "flaky",
+    "hangs-up",
     "always-failing",
     "connect-only",
     "slow-first",
@@ -44,6 +46,7 @@ def resilience(module_upstreams, module_gateway_factory):
             [
                 _rule("/retry", "flaky", retries={"attempts": 2, "on": ["5xx"]}),
                 _rule("/bounded", "always-failing", retries={"attempts": 2, "on": ["5xx"]}),
+                _rule("/reset", "hangs-up", retries={"attempts": 1, "on": ["reset"]}),
                 _rule("/connect-only", "connect-only", retries={"attempts": 2, "on": ["connect-failure"]}),
                 _rule(
                     "/per-try",
@@ -103,11 +106,22 @@ def test_attempts_are_bounded(resilience):
     assert failing.hits == 3  # the first try and `attempts: 2` retries, no more
 
 
+def test_a_reset_is_retried_when_reset_is_listed(resilience):
+    upstream = resilience.upstreams["hangs-up"]
+    upstream.configure(fail_status=DROP, fail_mode="first", fail_count=1)
+    response = get(resilience.port, "/reset")
+    assert (response.status, response.upstream) == (200, "hangs-up")
+    assert upstream.hits == 2
+
+
 def test_only_the_listed_retry_conditions_retry(resilience):
     upstream = resilience.upstreams["connect-only"]
     upstream.configure(fail_status=503)
     assert get(resilience.port, "/connect-only").status == 503
     assert upstream.hits == 1  # a 503 is not a connect failure
+    upstream.configure(fail_status=DROP)
+    assert get(resilience.port, "/connect-only").status == 503
+    assert upstream.hits == 2  # nor is a reset after connecting
 
 
 def test_per_try_timeout_retries_a_slow_attempt(resilience):

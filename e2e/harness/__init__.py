@@ -30,7 +30,8 @@ Upstreams
     ``UpstreamServer(name, **behaviour).start()`` (or ``with``): threaded HTTP/1.1 on 127.0.0.1, ``.port``.
     Answers ``x-upstream: NAME`` and JSON ``{"backend", "path", "method", "headers"}``.
     ``.requests`` ([RecordedRequest(method, path, headers, body)]), ``.hits``, ``.health_checks``,
-    ``.clear()``, ``.reset()``, ``.configure(fail_status=503, fail_mode="always"|"first"|"alternate",
+    ``.clear()``, ``.reset()``, ``.configure(fail_status=503 (0: hang up, no response),
+    fail_mode="always"|"first"|"alternate",
     fail_count=1, delay=0.0, delay_count=0, hold=False, healthy=True, health_path="/healthz",
     close_connection=False, sse_interval=0.5, sse_duration=2.0)``, ``.release()`` (un-hold).
     Per request: ``?status=503``, ``?delay=0.5``, ``?header=name:value`` (response header).

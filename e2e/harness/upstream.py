@@ -6,8 +6,9 @@ Every response names the server: header ``x-upstream: NAME`` and a JSON body
 
 Behaviour (``UpstreamServer.behaviour``, replaced atomically with ``configure(...)``):
 
-* ``fail_status`` with ``fail_mode`` ``"always"`` / ``"first"`` (the first ``fail_count`` requests
-  after ``configure``) / ``"alternate"`` (every other request, starting with a failure);
+* ``fail_status`` (``0``: hang up without answering, a reset) with ``fail_mode`` ``"always"`` /
+  ``"first"`` (the first ``fail_count`` requests after ``configure``) / ``"alternate"`` (every other
+  request, starting with a failure);
 * ``delay`` seconds before answering (only the first ``delay_count`` requests when that is > 0);
 * ``hold``: requests block until ``release()`` (or ``stop()``): connections stay open, for circuit
   breakers;
@@ -40,6 +41,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from harness.ports import LOOPBACK
+
+DROP = 0  # a fail_status (or ?status=) that closes the connection without answering
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         if "status" in query:
             status = int(query["status"])
+        if status == DROP:
+            self.close_connection = True  # hang up without a response: a reset to the proxy
+            return
         if url.path.endswith("/sse") and status == 200:
             self._stream_sse(query, behaviour, openai=False)
             return
