@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from gitxds.config.regex import re2_problem
 from gitxds.config.units import RateValue, check_name, parse_duration, parse_rate
 
 __all__ = [
@@ -35,12 +37,6 @@ UINT32_MAX = 2**32 - 1  # Envoy stores counts and weights as uint32
 
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-# Constructs Python's re accepts but Envoy's RE2 does not: lookarounds, named backreferences,
-# atomic groups, conditionals and possessive quantifiers; and \Z (RE2 spells it \z).
-_RE2_UNSUPPORTED = re.compile(r"\(\?(=|!|<=|<!|P=|>|\()|[*+?}]\+")
-_BACKREFERENCE = re.compile(r"\\[1-9]|\\Z")
-_ESCAPED = re.compile(r"\\.")
-_CHARACTER_CLASS = re.compile(r"\[\^?\]?[^\]]*\]")
 
 
 def _name(value: str) -> str:
@@ -83,30 +79,19 @@ def _port(value: int) -> int:
 
 
 def _regex(value: str) -> str:
-    unsupported = _re2_unsupported(value)
-    if unsupported:
-        raise PydanticCustomError(
-            "invalid_regex",
-            'regex "{regex}" uses {construct}, which Envoy (RE2) does not support',
-            {"regex": value, "construct": unsupported},
-        )
     try:
-        re.compile(value)
+        with warnings.catch_warnings(action="ignore"):  # FutureWarnings about nested sets
+            re.compile(value)
     except re.error as exc:
         raise PydanticCustomError(
             "invalid_regex", 'regex "{regex}" does not compile: {error}', {"regex": value, "error": str(exc)}
         ) from None
+    problem = re2_problem(value)
+    if problem:
+        raise PydanticCustomError(
+            "invalid_regex", 'regex "{regex}" {problem}', {"regex": value, "problem": problem}
+        )
     return value
-
-
-def _re2_unsupported(pattern: str) -> str | None:
-    """The first construct Python's re accepts but RE2 rejects, ignoring escapes and [classes]."""
-    backreference = _BACKREFERENCE.search(pattern.replace("\\\\", ""))
-    if backreference:
-        return backreference.group(0)
-    plain = _CHARACTER_CLASS.sub("c", _ESCAPED.sub("e", pattern))
-    found = _RE2_UNSUPPORTED.search(plain)
-    return found.group(0) if found else None
 
 
 def _header_name(value: str) -> str:
