@@ -196,3 +196,15 @@ def test_cli_strict_fails_on_warnings(tmp_path: Path) -> None:
 
 def test_cli_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["import", "istio", str(tmp_path / "missing.yaml"), "--output", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("http_name", "rule_name"),
+    [("reviews-0", None), ("reviews-canary", "canary"), ("Jason Only", "jason-only")],
+)
+def test_http_route_names_become_rule_names(http_name: str, rule_name: str | None) -> None:
+    route = load_documents(SAMPLES_DIR / "virtual-service-reviews-90-10.yaml")[0]
+    route["spec"]["http"][0]["name"] = http_name
+    result = _import("destination-rule-all.yaml", documents=[route])
+    [imported] = [d for d in result.documents if d["kind"] == "Route"]
+    assert imported["spec"]["rules"][0].get("name") == rule_name

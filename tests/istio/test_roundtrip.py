@@ -105,12 +105,17 @@ def _importable(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _without_route_names(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """HTTP route names only hook rate-limit EnvoyFilters, which import does not read."""
+    """Without the ``<route>-<index>`` names given to unnamed rules only to hook rate-limit
+    EnvoyFilters, which import does not read; names of named rules stay and must survive."""
     stripped = []
     for document in documents:
         if document["kind"] != "VirtualService":
             stripped.append(document)
             continue
-        http = [{k: v for k, v in h.items() if k != "name"} for h in document["spec"]["http"]]
+        route = document["metadata"]["name"]
+        http = [
+            {k: v for k, v in h.items() if not (k == "name" and v == f"{route}-{index}")}
+            for index, h in enumerate(document["spec"]["http"])
+        ]
         stripped.append({**document, "spec": {**document["spec"], "http": http}})
     return stripped

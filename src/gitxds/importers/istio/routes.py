@@ -41,9 +41,9 @@ def read_virtual_service(
     route_spec: dict[str, Any] = {"gateways": _gateways(spec, gateway, report)}
     if "*" not in hosts:
         route_spec["hostnames"] = hosts
-    reader = RuleReader(namespace, plan, report)
+    reader = RuleReader(dns_label(document["metadata"]["name"]), namespace, plan, report)
     rules = [
-        reader.read(raw, f"spec.http[{index}]")
+        reader.read(raw, index)
         for index, raw in enumerate(sequence(spec.get("http", []), "spec.http", report))
     ]
     route_spec["rules"] = _reachable(rules, report)

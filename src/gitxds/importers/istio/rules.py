@@ -42,15 +42,18 @@ _ISTIO_RETRY_ON = ["connect-failure", "refused-stream", "unavailable", "cancelle
 
 
 class RuleReader:
-    def __init__(self, namespace: str, plan: BackendPlan, report: ObjectReport) -> None:
-        self.namespace, self.plan, self.report = namespace, plan, report
+    def __init__(self, route: str, namespace: str, plan: BackendPlan, report: ObjectReport) -> None:
+        self.route, self.namespace, self.plan, self.report = route, namespace, plan, report
 
-    def read(self, raw: Any, path: str) -> dict[str, Any]:
+    def read(self, raw: Any, index: int) -> dict[str, Any]:
+        path = f"spec.http[{index}]"
         http = mapping(raw, path, self.report)
         check_fields(http, _RULE_FIELDS, path, self.report)
         rule: dict[str, Any] = {}
         if "name" in http:
-            rule["name"] = dns_label(text(http["name"], join(path, "name"), self.report))
+            name = self._rule_name(text(http["name"], join(path, "name"), self.report), index)
+            if name is not None:
+                rule["name"] = name
         matches = [
             self._match(m, f"{path}.match[{i}]")
             for i, m in enumerate(sequence(http.get("match", []), join(path, "match"), self.report))
@@ -72,6 +75,11 @@ class RuleReader:
         if "headers" in http:
             rule["headers"] = self._headers(http["headers"], join(path, "headers"), {"request", "response"})
         return rule
+
+    def _rule_name(self, name: str, index: int) -> str | None:
+        """gitxds exports rules as ``<route>-<rule name or index>``; read that back as the rule name."""
+        own = name.removeprefix(f"{self.route}-")
+        return None if own == str(index) else dns_label(own)
 
     def _match(self, raw: Any, path: str) -> dict[str, Any]:
         match = mapping(raw, path, self.report)

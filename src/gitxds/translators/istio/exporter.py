@@ -106,7 +106,7 @@ def _policy_uses(model: ir.Model) -> tuple[list[RouteUse], dict[str, list[RuleUs
     auth_uses: dict[str, list[RuleUse]] = {}
     for route, index, rule in _rules(model):
         if rule.rate_limit is not None:
-            rate_uses.append((http_route_name(route, index), model.rate_limit_policy(rule.rate_limit)))
+            rate_uses.append((http_route_name(route, rule), model.rate_limit_policy(rule.rate_limit)))
         if rule.auth is not None:
             auth_uses.setdefault(rule.auth, []).append((route, index, rule))
     return rate_uses, dict(sorted(auth_uses.items()))

@@ -12,9 +12,15 @@ from gitxds.translators.istio.values import API_NETWORKING, Document, duration, 
 __all__ = ["http_route_name", "virtual_service"]
 
 
-def http_route_name(route: ir.Route, index: int) -> str:
-    """The name Istio gives the Envoy route of a rule, so EnvoyFilters can patch it."""
-    return f"{route.name}-{index}"
+def http_route_name(route: ir.Route, rule: ir.Rule) -> str:
+    """``<route>-<rule name or index>``: Istio names the Envoy route after it, so EnvoyFilters can
+    patch it."""
+    return f"{route.name}-{rule_label(rule)}"
+
+
+def rule_label(rule: ir.Rule) -> str:
+    """The rule's own name, or its index when the user gave none (the IR names rules route/label)."""
+    return rule.name.split("/", 1)[1]
 
 
 def virtual_service(
@@ -30,8 +36,8 @@ def virtual_service(
     for index, rule in enumerate(route.rules):
         builder = _RuleBuilder(route, index, model, placements, findings)
         entry = builder.build(rule)
-        if rule.name in named_rules:
-            entry = {"name": http_route_name(route, index), **entry}
+        if rule.name in named_rules or rule_label(rule) != str(index):
+            entry = {"name": http_route_name(route, rule), **entry}
         http.append(entry)
     spec: Document = {"hosts": list(route.hostnames) or ["*"], "gateways": list(route.gateways), "http": http}
     return {
