@@ -556,3 +556,13 @@ def test_weights_that_add_up_beyond_uint32_are_rejected() -> None:
         Reason.INVALID_VALUE,
         "the weights of priority 0 add up to more than 4294967295",
     )
+
+
+@pytest.mark.parametrize("secret", ["../etc/passwd", ".hidden", "a/b"])
+def test_secret_names_stay_inside_the_secret_store(secret: str) -> None:
+    spec = ENDPOINTS + f"  requestHeaders:\n    set: {{authorization: {{secretRef: '{secret}'}}}}\n"
+    [problem] = parse_file("f.yaml", document("Backend", spec)).diagnostics
+    assert (problem.path, problem.reason) == (
+        "spec.requestHeaders.set.authorization.secretRef",
+        Reason.INVALID_NAME,
+    )

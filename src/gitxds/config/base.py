@@ -8,7 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from gitxds.config.types import HeaderName, Ref
+from gitxds.config.types import HeaderName, SecretName
 
 __all__ = ["HeaderOps", "HeaderValue", "Model", "SecretRef"]
 
@@ -20,7 +20,7 @@ class Model(BaseModel):
 class SecretRef(Model):
     """``{secretRef: NAME}``: the value comes from the secret store, never from Git."""
 
-    secret_ref: Ref
+    secret_ref: SecretName
 
 
 def _header_value(value: Any) -> Any:

@@ -22,6 +22,7 @@ from gitxds.config.types import (
     PositiveDuration,
     Rate,
     Ref,
+    SecretName,
     http_path,
 )
 
@@ -59,7 +60,7 @@ class ProxySelector(Model):
 
 
 class ListenerTls(Model):
-    secret_ref: Ref
+    secret_ref: SecretName
 
 
 class Listener(Model):

@@ -30,11 +30,13 @@ __all__ = [
     "Rate",
     "Ref",
     "Regex",
+    "SecretName",
     "http_path",
 ]
 
 UINT32_MAX = 2**32 - 1  # Envoy stores counts and weights as uint32
 
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # one entry of the secret store directory
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -124,6 +126,16 @@ def _ip(value: str) -> str:
     return value
 
 
+def _secret_name(value: str) -> str:
+    if not _SECRET_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_name",
+            '"{name}" is not a secret name: letters, digits, ".", "_" and "-", not starting with "."',
+            {"name": value},
+        )
+    return value
+
+
 def _ref(value: str) -> str:
     if not value:
         raise PydanticCustomError("invalid_value", "a name must not be empty")
@@ -145,7 +157,10 @@ def _percent(value: float) -> float:
 
 
 Name = Annotated[str, AfterValidator(_name)]
-Ref = Annotated[str, AfterValidator(_ref)]  # a reference to another object; resolved by compile
+Ref = Annotated[str, AfterValidator(_ref)]
+SecretName = Annotated[
+    str, AfterValidator(_secret_name)
+]  # a reference to another object; resolved by compile
 Port = Annotated[int, AfterValidator(_port)]
 Duration = Annotated[int, BeforeValidator(_duration)]  # milliseconds
 PositiveDuration = Annotated[int, BeforeValidator(_duration), AfterValidator(_positive)]
