@@ -93,7 +93,12 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def run(tmp: Path, fake: FakeKubeApi, scenario: Callable[[GitxdsService], Awaitable[None]]) -> None:
+def run(
+    tmp: Path,
+    fake: FakeKubeApi,
+    scenario: Callable[[GitxdsService], Awaitable[None]],
+    discovery_sync_seconds: float = 10.0,
+) -> None:
     write_config(tmp / "config")
     options = ServeOptions(
         config_dir=tmp / "config",
@@ -101,6 +106,7 @@ def run(tmp: Path, fake: FakeKubeApi, scenario: Callable[[GitxdsService], Awaita
         admin_address="127.0.0.1:0",
         envoy_validate=False,
         kubeconfig=fake.write_kubeconfig(tmp / "kubeconfig"),
+        discovery_sync_seconds=discovery_sync_seconds,
     )
 
     async def main() -> None:
@@ -162,5 +168,38 @@ def test_watches_follow_the_kubernetes_backends_of_the_config(tmp_path: Path, fa
         snapshot = service.cache.get("edge")
         assert snapshot is not None
         assert endpoint_addresses(snapshot, "embed") == ["10.1.0.1"]  # now the chat Service's pods
+
+    run(tmp_path, fake_api, scenario)
+
+
+def test_a_started_replica_already_has_the_endpoints(tmp_path: Path, fake_api: FakeKubeApi) -> None:
+    async def scenario(service: GitxdsService) -> None:
+        snapshot = service.cache.get("edge")  # no waiting: start() waited for the first lists
+        assert snapshot is not None and endpoint_addresses(snapshot, "chat") == ["10.1.0.1"]
+        assert service.ready()
+
+    run(tmp_path, fake_api, scenario)
+
+
+def test_not_ready_until_the_endpointslices_were_listed(tmp_path: Path, fake_api: FakeKubeApi) -> None:
+    fake_api.fail_next(10_000, status=503)
+
+    async def scenario(service: GitxdsService) -> None:
+        assert service.reconciler.status.served is not None
+        assert not service.ready()  # serving, but a proxy would get no endpoints for chat and embed
+        fake_api.clear_failures()
+        await eventually(service.ready, timeout=10)
+        assert endpoint_addresses(service.cache.get("edge"), "chat") == ["10.1.0.1"]
+
+    run(tmp_path, fake_api, scenario, discovery_sync_seconds=0.3)
+
+
+def test_config_dump_shows_the_discovered_endpoints(tmp_path: Path, fake_api: FakeKubeApi) -> None:
+    async def scenario(service: GitxdsService) -> None:
+        dump = service.config_dump("edge")
+        assert dump is not None
+        by_cluster = {doc["cluster_name"]: doc for doc in dump["resources"]["endpoints"]}
+        chat = by_cluster["chat"]["endpoints"][0]["lb_endpoints"]
+        assert [e["endpoint"]["address"]["socket_address"]["address"] for e in chat] == ["10.1.0.1"]
 
     run(tmp_path, fake_api, scenario)

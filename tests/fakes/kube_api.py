@@ -156,6 +156,10 @@ class FakeKubeApi:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
     def drop_connections(self) -> None:
         """Cut every open watch stream without ending it properly."""
         with self._lock:

@@ -70,6 +70,11 @@ class EndpointDiscovery:
                 self._endpoints[source] = endpoints_for_port(slices.values(), source.port)
         self._update_synced()
 
+    @property
+    def synced(self) -> bool:
+        """Every followed Service was listed at least once."""
+        return self._synced.is_set()
+
     def endpoints(self, source: ir.KubernetesEndpoints) -> tuple[ir.Endpoint, ...]:
         """The endpoints that get traffic; empty until the Service's slices were first listed."""
         return self._endpoints.get(source, ())

@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from google.protobuf.message import Message
+
 from gitxds import ir, typeurls
 from gitxds.discovery import DiscoveryUnavailableError, EndpointDiscovery, EndpointsChanged
 from gitxds.gitops.secrets import SecretStore
@@ -21,7 +24,12 @@ from gitxds.xds.cache import EncodedResource, ResourceEncoder, Snapshot, Snapsho
 __all__ = ["DiscoveredEndpoints", "DiscoveryFactory", "kubernetes_sources"]
 
 DiscoveryFactory = Callable[[EndpointsChanged], EndpointDiscovery]
+GatewayResources = dict[str, list[Message]]  # type URL -> resources, as translate_gateway returns
 Published = Callable[[str, Snapshot], None]
+
+
+def _cluster_name(message: Message) -> str:
+    return str(getattr(message, "cluster_name"))  # noqa: B009 - protobuf fields are dynamic
 
 
 def kubernetes_sources(model: ir.Model) -> frozenset[ir.KubernetesEndpoints]:
@@ -82,9 +90,34 @@ class DiscoveredEndpoints:
                 if self._on_published is not None:
                     self._on_published(gateway, updated)
 
+    @property
+    def synced(self) -> bool:
+        """False while a followed Service was never listed (its backends would get no endpoints)."""
+        return self.discovery is None or self.discovery.synced
+
+    async def wait_synced(self, timeout: float) -> bool:
+        return self.discovery is None or await self.discovery.wait_synced(timeout)
+
+    def with_discovered(self, model: ir.Model, resources: GatewayResources) -> GatewayResources:
+        """Translated resources (for a dump: secrets redacted) with the discovered endpoints."""
+        if self.discovery is None:
+            return resources
+        redacted = SecretValues.of(None)
+        backends = {b.name: b for b in model.backends if isinstance(b.endpoints, ir.KubernetesEndpoints)}
+        assignments = [
+            self._assignment(backends[name], redacted) if (name := _cluster_name(m)) in backends else m
+            for m in resources[typeurls.ENDPOINT]
+        ]
+        return {**resources, typeurls.ENDPOINT: assignments}
+
     def stop(self) -> None:
         if self.discovery is not None:
             self.discovery.stop()
+
+    def _assignment(self, backend: ir.Backend, secrets: SecretValues) -> ClusterLoadAssignment:
+        assert self.discovery is not None and isinstance(backend.endpoints, ir.KubernetesEndpoints)
+        endpoints = self.discovery.endpoints(backend.endpoints)
+        return load_assignment_of(backend.name, endpoints, endpoint_metadata_for(backend, secrets))
 
     def _with_endpoints(self, snapshot: Snapshot, backends: Iterable[ir.Backend]) -> Snapshot:
         """``snapshot`` itself when nothing differs, else one whose other resources are the same objects."""
@@ -93,12 +126,7 @@ class DiscoveredEndpoints:
         for backend in backends:
             if backend.name not in table or self.discovery is None:
                 continue
-            assert isinstance(backend.endpoints, ir.KubernetesEndpoints)
-            assignment = load_assignment_of(
-                backend.name,
-                self.discovery.endpoints(backend.endpoints),
-                endpoint_metadata_for(backend, self._secret_values),
-            )
+            assignment = self._assignment(backend, self._secret_values)
             encoded = self._encoder.encode(typeurls.ENDPOINT, assignment)
             if encoded.version != table.resources[backend.name].version:
                 replaced[backend.name] = encoded

@@ -47,6 +47,7 @@ class ServeOptions:
     xds_tls: XdsServerTls | None = None  # TLS (mutual with a client CA) on the xDS port
     kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster
     in_cluster: bool = False
+    discovery_sync_seconds: float = 10.0  # a starting replica waits this long for the first lists
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -136,6 +137,8 @@ class GitxdsService:
         # Watch first, then load: a change that lands while we start is never missed.
         await asyncio.wait_for(watcher.armed.wait(), timeout=10)
         await self.reconciler.reload("start")
+        if not await self.discovered.wait_synced(self.options.discovery_sync_seconds):
+            self._log.warning("EndpointSlices not listed yet; kubernetes backends have no endpoints")
         host, port = _split_address(self.options.admin_address)
         self.admin_port = await self.admin.start(host, port)
         self.xds_port = await self.xds.start(self.options.xds_address)
@@ -196,7 +199,7 @@ class GitxdsService:
     # -- admin backend --------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return self.reconciler.status.served is not None
+        return self.reconciler.status.served is not None and self.discovered.synced
 
     def gateways(self) -> tuple[str, ...]:
         model = self.reconciler.model
@@ -243,6 +246,7 @@ class GitxdsService:
             return None
         served = self.reconciler.status.served
         resources = translate_gateway(model, gateway, None)  # secrets stay <redacted>
+        resources = self.discovered.with_discovered(model, resources)
         return {
             "gateway": gateway,
             "version": served.version if served else None,
