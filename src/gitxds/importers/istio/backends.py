@@ -10,11 +10,10 @@ from gitxds.errors import Severity
 from gitxds.importers.istio.fields import dns_label
 from gitxds.importers.istio.findings import ImportFinding, ImportReason, ObjectReport
 from gitxds.importers.istio.policy import ISTIO_DEFAULTS, backend_policy
-from gitxds.importers.istio.registry import HostRules, ServiceEntryHost
+from gitxds.importers.istio.registry import HostRules, ServiceEntryHost, kubernetes_service
 
 __all__ = ["BackendPlan"]
 
-_KUBERNETES_SUFFIX = ".svc.cluster.local"
 _ASSUMED_PORT = 80
 
 
@@ -68,7 +67,7 @@ class BackendPlan:
                 path, ImportReason.UNKNOWN_SUBSET, f"no DestinationRule defines subset {subset!r} of {host}"
             )
             return None
-        if host not in self.entries and _service(host) is None:
+        if host not in self.entries and kubernetes_service(host) is None:
             report.error(
                 path,
                 ImportReason.UNRESOLVED_HOST,
@@ -107,7 +106,7 @@ class BackendPlan:
     def _base_name(self, host: str) -> str:
         if host in self.entries:
             return self.entries[host].name
-        service = _service(host)
+        service = kubernetes_service(host)
         assert service is not None
         taken = set(self._service_names.values())
         if service not in self._service_names:
@@ -152,7 +151,7 @@ class BackendPlan:
     def _kubernetes_source(
         self, key: _Key, labels: dict[str, str], planned: _Planned, findings: list[ImportFinding]
     ) -> dict[str, Any]:
-        service, namespace = _service(key.host) or ("", "")
+        service, namespace = kubernetes_service(key.host) or ("", "")
         origin = planned.origin
         if key.host not in self.ports and key.host not in self._warned_port:
             self._warned_port.add(key.host)
@@ -180,10 +179,3 @@ def _warning(origin: ObjectReport, message: str) -> ImportFinding:
     return ImportFinding(
         origin.file, origin.kind, origin.name, "spec", Severity.WARNING, ImportReason.APPROXIMATED, message
     )
-
-
-def _service(host: str) -> tuple[str, str] | None:
-    if not host.endswith(_KUBERNETES_SUFFIX):
-        return None
-    labels = host.removesuffix(_KUBERNETES_SUFFIX).split(".")
-    return (labels[0], labels[1]) if len(labels) == 2 else None

@@ -11,6 +11,7 @@ from gitxds.importers.istio.gateways import read_gateway
 from gitxds.importers.istio.registry import (
     HostRules,
     ServiceEntryHost,
+    kubernetes_service,
     normalize_host,
     read_destination_rule,
     read_service_entry,
@@ -22,7 +23,6 @@ __all__ = ["ImportResult", "SourceDocument", "import_istio"]
 _API_VERSIONS = {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
 _KINDS = ("Gateway", "ServiceEntry", "DestinationRule", "VirtualService")
 _ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status"}
-_KUBERNETES_SUFFIX = ".svc.cluster.local"
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _check_host(
     host = host_rules.host
     if host in rules:
         report.error("spec.host", ImportReason.INVALID_VALUE, f"another DestinationRule configures {host}")
-    elif host not in entries and not host.endswith(_KUBERNETES_SUFFIX):
+    elif host not in entries and kubernetes_service(host) is None:
         report.error(
             "spec.host",
             ImportReason.UNRESOLVED_HOST,

@@ -24,6 +24,7 @@ __all__ = [
     "HostRules",
     "ServiceEntryHost",
     "Subset",
+    "kubernetes_service",
     "normalize_host",
     "read_destination_rule",
     "read_service_entry",
@@ -31,6 +32,12 @@ __all__ = [
 
 _PROTOCOLS = {"HTTP": "HTTP1", "HTTP2": "HTTP2", "GRPC": "GRPC"}
 _KUBERNETES_SUFFIX = ".svc.cluster.local"
+
+
+def kubernetes_service(host: str) -> tuple[str, str] | None:
+    """(service, namespace) of a ``<service>.<namespace>.svc.cluster.local`` host, else None."""
+    labels = host.removesuffix(_KUBERNETES_SUFFIX).split(".") if host.endswith(_KUBERNETES_SUFFIX) else []
+    return (labels[0], labels[1]) if len(labels) == 2 and all(labels) else None
 
 
 def normalize_host(host: str, namespace: str) -> str:
