@@ -18,7 +18,22 @@ from .crd_validator import SAMPLES_DIR, load_documents
 
 SAMPLE_DOCUMENTS = [doc for path in sorted(SAMPLES_DIR.glob("*.yaml")) for doc in load_documents(path)]
 BOOKINFO_RULES = load_documents(SAMPLES_DIR / "destination-rule-all.yaml")
-ODD_VALUES: list[Any] = [None, 0, -1, "x", "", [], {}, [1], {"a": 1}, 1.5, True, "5s", "UPPER.Case"]
+ODD_VALUES: list[Any] = [
+    None,
+    0,
+    -1,
+    "x",
+    "",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    1.5,
+    True,
+    "5s",
+    "UPPER.Case",
+    "a.b.c.svc.cluster.local",
+]
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
