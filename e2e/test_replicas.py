@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from google.protobuf.any_pb2 import Any as AnyMessage
 from ruamel.yaml import YAML
 
+from fakes.kube_api import FakeKubeApi, endpoint, endpoint_slice
 from gitxds import typeurls
 from harness import EnvoyProcess, UpstreamServer, free_port, get, wait_for
 from harness.serve import ServeProcess
@@ -45,11 +48,20 @@ spec:
   requestHeaders: {{set: {{x-model: v2}}}}
 ---
 apiVersion: gitxds.dev/v1alpha1
+kind: Backend
+metadata: {{name: embed}}
+spec:
+  kubernetes: {{service: embed, namespace: ai, port: 8000}}
+---
+apiVersion: gitxds.dev/v1alpha1
 kind: Route
 metadata: {{name: chat}}
 spec:
   gateways: [edge]
   rules:
+    - name: embed
+      matches: [{{path: {{prefix: /embed}}}}]
+      backends: [{{name: embed}}]
     - name: split
       matches: [{{path: {{prefix: /}}}}]
       backends: [{{name: chat-v1, weight: {w1}}}, {{name: chat-v2, weight: {w2}}}]
@@ -68,8 +80,15 @@ class Replicas:
         self.config = tmp / "config"
         self.config.mkdir()
         self.write(w1=90, w2=10)
-        self.a = ServeProcess(self.config, tmp, "--no-envoy-validate")
-        self.b = ServeProcess(self.config, tmp, "--no-envoy-validate")
+        self.api = FakeKubeApi().start()  # the FAKE API server of tests/fakes, for the embed Backend
+        pods = [endpoint("10.0.3.7"), endpoint("10.0.1.2"), endpoint("10.0.2.9", ready=False)]
+        self.api.apply("ai", endpoint_slice("embed-x1", "embed", pods, ports=[("http", 8000)]))
+        self.api.apply(
+            "ai", endpoint_slice("embed-x2", "embed", [endpoint("10.0.0.4")], ports=[("http", 8000)])
+        )
+        flags = ("--no-envoy-validate", "--kubeconfig", str(self.api.write_kubeconfig(tmp / "kubeconfig")))
+        self.a = ServeProcess(self.config, tmp, *flags)
+        self.b = ServeProcess(self.config, tmp, *flags)
         for replica in (self.a, self.b):
             wait_for(lambda r=replica: r.get("/readyz")[0] == 200, 15, message="replica ready")
 
@@ -82,6 +101,7 @@ class Replicas:
     def close(self) -> None:
         for process in (self.a, self.b):
             process.stop()
+        self.api.stop()
         self.v1.stop()
         self.v2.stop()
 
@@ -130,6 +150,10 @@ def test_two_replicas_serve_byte_identical_resources_and_versions(replicas: Repl
     from_b = served_resources(replicas.b.xds_port, replicas.cluster)
     assert {type_url for type_url, _ in from_a} == set(ALL_TYPES)
     assert from_a == from_b
+    embed = ClusterLoadAssignment()
+    assert AnyMessage.FromString(from_a[(typeurls.ENDPOINT, "embed")][1]).Unpack(embed)
+    addresses = [lb.endpoint.address.socket_address.address for g in embed.endpoints for lb in g.lb_endpoints]
+    assert addresses == ["10.0.0.4", "10.0.1.2", "10.0.3.7"]  # discovered, in the same order on both
 
 
 def envoy_between(replicas: Replicas, tmp: Path) -> EnvoyProcess:
