@@ -144,3 +144,12 @@ def test_secret_names_stay_inside_the_secret_store(secret: str) -> None:
         "spec.requestHeaders.set.authorization.secretRef",
         Reason.INVALID_NAME,
     )
+
+
+def test_cross_field_problems_still_found_next_to_a_bad_list_item() -> None:
+    spec = RULE + "      matches: [{methods: [FETCH], path: {prefix: /a, exact: /a}}]\n"
+    result = parse_file("f.yaml", document("Route", spec))
+    assert {(d.path, d.reason) for d in result.diagnostics} == {
+        ("spec.rules[0].matches[0].methods[0]", Reason.INVALID_VALUE),
+        ("spec.rules[0].matches[0].path.exact", Reason.CONFLICTING_FIELDS),
+    }

@@ -14,7 +14,7 @@ from gitxds.config.checks import check_document
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected, did_you_mean, line_of
 from gitxds.config.pydantic_errors import describe_value, issue_from_error
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
-from gitxds.config.yamlread import FieldPath, RawDocument, format_path, node_at, read_documents
+from gitxds.config.yamlread import FieldPath, RawDocument, format_path, has_child, node_at, read_documents
 from gitxds.errors import Diagnostic, Reason
 
 __all__ = ["config_files", "load_directory", "merge_files", "parse_file"]
@@ -127,18 +127,29 @@ def _checks_without_bad_fields(
 ) -> list[Issue]:
     """Cross-field checks on the document minus its bad optional fields, so one run reports both kinds."""
     pruned = copy.deepcopy(data)
+    removed = object()
+    bad: list[FieldPath] = []
     for issue in issues:
         parent = node_at(pruned, issue.path[:-1])
         last = issue.path[-1] if issue.path else None
-        if issue.reason is Reason.MISSING_FIELD or not isinstance(parent, dict) or last not in parent:
+        if issue.reason is Reason.MISSING_FIELD or last is None or not has_child(parent, last):
             return []
-        del parent[last]
+        parent[last] = removed
+        # Removing a list item shifts its siblings, so nothing under that list can be trusted.
+        bad.append(issue.path[:-1] if isinstance(last, int) else issue.path)
     try:
-        obj = model.model_validate(pruned)
+        obj = model.model_validate(_without(pruned, removed))
     except ValidationError:
         return []
-    bad = [issue.path for issue in issues]
     return [extra for extra in check_document(obj) if not any(_related(extra.path, b) for b in bad)]
+
+
+def _without(node: Any, removed: object) -> Any:
+    if isinstance(node, dict):
+        return {key: _without(value, removed) for key, value in node.items() if value is not removed}
+    if isinstance(node, list):
+        return [_without(value, removed) for value in node if value is not removed]
+    return node
 
 
 def _related(path: FieldPath, other: FieldPath) -> bool:
