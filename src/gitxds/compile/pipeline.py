@@ -14,7 +14,7 @@ from gitxds.compile.references import References
 from gitxds.compile.result import CompileResult, Dropped
 from gitxds.compile.routes import compile_route
 from gitxds.config import Document, LoadedConfig, Rejected, load_directory
-from gitxds.config.schema import BackendObject
+from gitxds.config.schema import KINDS, BackendObject
 from gitxds.errors import Diagnostic
 
 __all__ = ["compile_directory", "compile_documents", "compile_loaded"]
@@ -68,7 +68,9 @@ class _Run:
         for document in sorted(documents, key=lambda d: (d.kind, d.name, d.file, d.line)):
             self.by_kind.setdefault(document.kind, []).append(document)
         self.refs = References()
-        self.dropped = [Dropped(r.kind, r.name, r.file, r.reason) for r in rejected if r.name and r.kind]
+        self.dropped = [
+            Dropped(r.kind, r.name, r.file, r.reason) for r in rejected if r.name and r.kind in KINDS
+        ]
         for entry in self.dropped:
             self.refs.drop(entry.kind, entry.name)
         self.diagnostics: list[Diagnostic] = []
