@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -153,17 +153,14 @@ class XdsServer:
 
     def _behaviour(
         self, variant: Variant, type_url: str | None
-    ) -> Callable[[AsyncIterable[Any], grpc.aio.ServicerContext], AsyncIterator[bytes]]:
-        async def serve(
-            requests: AsyncIterable[Any], context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[bytes]:
+    ) -> Callable[[AsyncIterable[Any], grpc.aio.ServicerContext], Awaitable[None]]:
+        async def serve(requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
             runner = StreamRunner(self._cache, self._context, variant, type_url, self._logger)
             self._streams.add(runner)
             self._metrics.xds_streams.labels(variant=variant.value).inc()
             self._metrics.xds_connected_proxies.inc()
             try:
-                async for response in runner.run(requests, context):
-                    yield response
+                await runner.run(requests, context)
             finally:
                 self._streams.discard(runner)
                 self._metrics.xds_connected_proxies.dec()

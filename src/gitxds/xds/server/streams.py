@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import grpc
@@ -51,21 +51,16 @@ class StreamRunner:
         self._handle, self._plan = _PROTOCOLS[variant]
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
 
-    async def run(
-        self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[bytes]:
+    async def run(self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
+        """Serve until the proxy closes the stream. Writes with ``context.write`` so that no frame,
+        here or in gRPC, keeps the last (possibly large) response alive while the stream idles."""
         unwatch = self.cache.watch(self._on_change)
         reader = asyncio.create_task(self._read(requests))
         try:
-            while True:
-                item = await self._inbox.get()
-                if not self._apply(item):
-                    return
-                while not self._inbox.empty():
-                    if not self._apply(self._inbox.get_nowait()):
-                        return
-                for response in self._responses():
-                    yield response
+            while await self._apply_pending():
+                responses = self._responses()
+                while responses:
+                    await context.write(responses.pop(0))
         except InvalidRequestError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         finally:
@@ -73,6 +68,15 @@ class StreamRunner:
             reader.cancel()
             for type_state in self.state.types.values():
                 self.ctx.name_sets.release(type_state.names)
+
+    async def _apply_pending(self) -> bool:
+        """Wait for input, then apply everything queued; False when the stream is over."""
+        if not self._apply(await self._inbox.get()):
+            return False
+        while not self._inbox.empty():
+            if not self._apply(self._inbox.get_nowait()):
+                return False
+        return True
 
     def _on_change(self, group: str) -> None:
         if not self.state.change_pending:
