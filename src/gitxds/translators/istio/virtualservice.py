@@ -72,7 +72,7 @@ class _RuleBuilder:
         if matches:
             entry["match"] = matches
         entry["route"] = self._destinations(rule)
-        if rule.timeout_ms is not None:
+        if rule.timeout_ms is not None and rule.streaming is None:  # streams get an idle timeout instead
             entry["timeout"] = duration(rule.timeout_ms)
         # Without this, Istio would apply its default retry policy; gitxds does not retry unless told.
         entry["retries"] = _retries(rule.retries) if rule.retries is not None else {"attempts": 0}
@@ -131,14 +131,6 @@ class _RuleBuilder:
                 FindingReason.NO_ISTIO_EQUIVALENT,
                 "Istio has no fallback backends: when every primary backend fails, requests fail instead of "
                 f"going to {', '.join(rule.fallback)}",
-            )
-        if rule.streaming is not None:
-            self.findings.warn(
-                "Route",
-                name,
-                f"{self.path}.streaming.idleTimeout",
-                FindingReason.NO_ISTIO_EQUIVALENT,
-                "a VirtualService has no per-route stream idle timeout; Istio's default idle timeout applies",
             )
 
 
