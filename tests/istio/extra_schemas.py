@@ -1,8 +1,8 @@
-"""Structural schemas for the two exported kinds whose CRDs are not in ../shared/istio/crds.
+"""Structural schemas for the exported kinds whose CRDs are not in ../shared/istio/crds.
 
 Hand-written from the Istio API reference (AuthorizationPolicy security.istio.io/v1, EnvoyFilter
-networking.istio.io/v1alpha3), limited to field names, types and enums: enough for the strict
-validator to catch a misspelled or misplaced field in the export.
+networking.istio.io/v1alpha3, Telemetry telemetry.istio.io/v1), limited to field names, types and
+enums: enough for the strict validator to catch a misspelled or misplaced field in the export.
 """
 
 from __future__ import annotations
@@ -149,7 +149,24 @@ ENVOY_FILTER: dict[str, Any] = _object(
     status={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
 )
 
+_PROVIDERS = {"type": "array", "items": _object(name=_string())}
+TELEMETRY: dict[str, Any] = _object(
+    spec=_object(
+        selector=_object(matchLabels=_labels()),
+        accessLogging={
+            "type": "array",
+            "items": _object(
+                providers=_PROVIDERS, disabled={"type": "boolean"}, filter=_object(expression=_string())
+            ),
+        },
+        tracing={"type": "array"},
+        metrics={"type": "array"},
+    ),
+    status={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+)
+
 EXTRA_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("telemetry.istio.io/v1", "Telemetry"): TELEMETRY,
     ("security.istio.io/v1", "AuthorizationPolicy"): AUTHORIZATION_POLICY,
     ("networking.istio.io/v1alpha3", "EnvoyFilter"): ENVOY_FILTER,
 }

@@ -121,6 +121,28 @@ def test_fallback_is_reported_and_streaming_gets_an_idle_timeout_patch() -> None
     assert patch["patch"]["value"] == {"route": {"timeout": "0s", "idle_timeout": "30.500s"}}
 
 
+def test_access_logs_become_telemetry_on_the_gateway_pods() -> None:
+    model = chat_model()
+    text_log = dataclasses.replace(model.gateways[0], access_log=ir.AccessLogFormat.TEXT)
+    result = export(dataclasses.replace(model, gateways=(text_log,)))
+    spec = _one(result, "Telemetry", "gitxds-access-log-edge")["spec"]
+    assert spec == {
+        "selector": {"matchLabels": {"istio": "ingressgateway"}},
+        "accessLogging": [{"providers": [{"name": "envoy"}]}],
+    }
+    assert result.mesh_config == {}
+
+    json_log = dataclasses.replace(text_log, access_log=ir.AccessLogFormat.JSON)
+    result = export(dataclasses.replace(model, gateways=(json_log,)))
+    provider = _one(result, "Telemetry", "gitxds-access-log-edge")["spec"]["accessLogging"][0]["providers"][
+        0
+    ]["name"]
+    [entry] = result.mesh_config["extensionProviders"]
+    assert entry["name"] == provider
+    assert entry["envoyFileAccessLog"]["logFormat"]["labels"]["status"] == "%RESPONSE_CODE%"
+    assert "Gateway/edge spec.accessLog" in _paths(result, Severity.WARNING)
+
+
 def test_health_checks_patch_the_gateway_cluster_of_the_backend_subset() -> None:
     model = chat_model()
     checked = dataclasses.replace(

@@ -13,6 +13,7 @@ from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
 from gitxds.translators.istio.hosts import BackendGroup, Placement, group_backends
 from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter
 from gitxds.translators.istio.routepatches import health_check_filter, streaming_filter
+from gitxds.translators.istio.telemetry import access_log_provider, telemetry
 from gitxds.translators.istio.values import Document
 from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
 
@@ -25,6 +26,7 @@ KIND_ORDER = (
     "VirtualService",
     "AuthorizationPolicy",
     "EnvoyFilter",
+    "Telemetry",
 )
 
 
@@ -69,7 +71,11 @@ def export(
         model, rate_uses, namespace=namespace, selector=selector, placements=placements, findings=findings
     )
     documents += _route_and_cluster_patches(model, groups, namespace, selector)
+    logged = [gw for gw in model.gateways if gw.access_log is not None]
+    documents += [telemetry(gw, namespace, selector, findings) for gw in logged]
     providers = _extension_providers(model, auth_uses, placements, findings)
+    if any(gw.access_log is ir.AccessLogFormat.JSON for gw in logged):
+        providers.append(access_log_provider())
     return ExportResult(
         documents=sorted(documents, key=_document_order),
         findings=findings.sorted(),

@@ -30,15 +30,6 @@ def gateway(
             "Istio picks gateway pods by label, not by Envoy node cluster or id; exported with the selector "
             "istio=ingressgateway (choose another with --gateway-selector)",
         )
-    if gw.access_log is not None:
-        findings.warn(
-            "Gateway",
-            gw.name,
-            "spec.accessLog",
-            FindingReason.NO_ISTIO_EQUIVALENT,
-            "an Istio Gateway has no access log setting; enable it with the Telemetry API or "
-            "meshConfig.accessLogFile",
-        )
     hosts = _hosts(model.routes_for(gw.name))
     servers = [_server(listener, hosts) for listener in gw.listeners]
     return {

@@ -37,7 +37,7 @@ def render_yaml(result: ExportResult) -> str:
     if result.mesh_config:
         fragment = _dump([result.mesh_config])
         header += (
-            "# The AuthorizationPolicies below name external authorization providers; add them to\n"
+            "# The documents below name extension providers (authorization, access logs); add them to\n"
             "# meshConfig (for example under spec.meshConfig of the IstioOperator or the istio ConfigMap):\n"
         )
         header += "".join(f"#   {line}\n" for line in fragment.splitlines())
