@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import ssl
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from harness import EnvoyProcess, UpstreamServer, free_port, get, wait_for
-from harness.certs import CertificateAuthority, Issued
+from harness.certs import CertificateAuthority, install_certificate
 from harness.configs import backend_doc, document, route_doc, write_config
 from harness.serve import ServeProcess
 
@@ -43,16 +42,6 @@ def _gateway(cluster: str, http_port: int, https_port: int) -> dict[str, Any]:
         },
     ]
     return document("Gateway", "edge", {"proxies": {"cluster": cluster}, "listeners": listeners})
-
-
-def install_certificate(secrets_dir: Path, name: str, issued: Issued) -> None:
-    """Write ``name/tls.crt`` and ``name/tls.key``, each by an atomic rename (as an operator would)."""
-    folder = secrets_dir / name
-    folder.mkdir(parents=True, exist_ok=True)
-    for source, target in ((issued.key, "tls.key"), (issued.cert, "tls.crt")):
-        partial = folder / f"{target}.tmp"
-        partial.write_bytes(source.read_bytes())
-        os.replace(partial, folder / target)
 
 
 def presented_serial(port: int, ca: CertificateAuthority) -> int:

@@ -4,10 +4,13 @@
 ``ca.issue(name, serial=..., common_name="localhost")`` -> ``Issued(cert, key, serial)``: a certificate
 signed by the CA for ``localhost`` and ``127.0.0.1``, usable by servers and clients alike.
 Serials are given by the test, so a test can tell which certificate a server presented.
+``install_certificate(secrets_dir, name, issued)``: the secret store's TLS folder ``name/tls.crt`` +
+``name/tls.key``, each written by an atomic rename.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,3 +66,13 @@ class CertificateAuthority:
             "-set_serial", str(serial), "-days", "1", "-out", str(cert), "-extfile", str(extensions),
         )  # fmt: skip
         return Issued(cert, key, serial)
+
+
+def install_certificate(secrets_dir: Path, name: str, issued: Issued) -> None:
+    """Write ``name/tls.key`` then ``name/tls.crt``, each by an atomic rename (as an operator would)."""
+    folder = secrets_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for source, target in ((issued.key, "tls.key"), (issued.cert, "tls.crt")):
+        partial = folder / f"{target}.tmp"
+        partial.write_bytes(source.read_bytes())
+        os.replace(partial, folder / target)

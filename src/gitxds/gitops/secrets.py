@@ -9,6 +9,7 @@ them, and each part of a certificate folder, from any text).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +18,18 @@ from gitxds.errors import UsageError
 REDACTED = "<redacted>"
 TLS_CERT = "tls.crt"
 TLS_KEY = "tls.key"
+
+
+# Lines shorter than this are not redacted on their own (they would blank out common words).
+MIN_REDACTED_LINE = 8
+
+
+def _quoted_forms(value: str) -> set[str]:
+    """A value as other programs may quote it: whole, escaped (JSON, C / protobuf text) and each line,
+    so an error message that prints a config (Envoy does) cannot carry it out."""
+    forms = {value, json.dumps(value)[1:-1], value.encode("unicode_escape").decode("ascii")}
+    forms.update(line.strip() for line in value.splitlines() if len(line.strip()) >= MIN_REDACTED_LINE)
+    return {form for form in forms if form}
 
 
 class SecretStore:
@@ -48,7 +61,8 @@ class SecretStore:
                     values[path.name] = "\n".join(parts) + "\n"
                     fragments += parts
         self._values = values
-        self._fragments = sorted({*values.values(), *fragments}, key=len, reverse=True)
+        quoted = {form for value in [*values.values(), *fragments] for form in _quoted_forms(value)}
+        self._fragments = sorted(quoted, key=len, reverse=True)
         return values
 
     @property

@@ -136,12 +136,15 @@ class GitxdsService:
         self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
         # Watch first, then load: a change that lands while we start is never missed.
         await asyncio.wait_for(watcher.armed.wait(), timeout=10)
+        if self.options.secrets_dir is not None:
+            await self._watch_secrets(self.options.secrets_dir)
         await self.reconciler.reload("start")
         if not await self.discovered.wait_synced(self.options.discovery_sync_seconds):
             self._log.warning("EndpointSlices not listed yet; kubernetes backends have no endpoints")
         host, port = _split_address(self.options.admin_address)
         self.admin_port = await self.admin.start(host, port)
-        self.xds_port = await self.xds.start(self.options.xds_address)
+        credentials = self.options.xds_tls.credentials() if self.options.xds_tls else None
+        self.xds_port = await self.xds.start(self.options.xds_address, credentials)
         if self.git is not None:
             self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
 
@@ -158,6 +161,18 @@ class GitxdsService:
 
     async def _on_files_changed(self) -> None:
         await self.reconciler.reload("files changed", detected_at=time.monotonic())
+
+    async def _watch_secrets(self, secrets_dir: Path) -> None:
+        """Rotated certificates and credentials are served like config changes (SDS, no restart)."""
+        watcher = ConfigWatcher(
+            secrets_dir,
+            self._on_secrets_changed,
+            quiet_ms=self.options.watch_quiet_ms,
+            max_delay_ms=self.options.watch_max_delay_ms,
+            logger=self._log,
+        )
+        self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
+        await asyncio.wait_for(watcher.armed.wait(), timeout=10)
 
     async def _on_secrets_changed(self) -> None:
         """A rotated certificate or credential: same config, new values (new snapshot versions)."""
@@ -210,7 +225,8 @@ class GitxdsService:
         if self.git is not None:
             config["git"] = {"url": _safe_url(self.git.url), "branch": self.git.branch, "head": self.git.head}
             config["git"]["last_error"] = self.git.last_error
-        return {"config": config, "proxies": [self._proxy_json(p) for p in self.xds.proxies()]}
+        proxies = [self._proxy_json(p) for p in self.xds.proxies()]
+        return {"config": config, "proxies": proxies, "kubernetes": self.discovered.status()}
 
     def _proxy_json(self, proxy: ProxyStatus) -> dict[str, Any]:
         types = {
