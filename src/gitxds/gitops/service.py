@@ -225,8 +225,7 @@ class GitxdsService:
         if self.git is not None:
             config["git"] = {"url": _safe_url(self.git.url), "branch": self.git.branch, "head": self.git.head}
             config["git"]["last_error"] = self.git.last_error
-        proxies = [self._proxy_json(p) for p in self.xds.proxies()]
-        return {"config": config, "proxies": proxies, "kubernetes": self.discovered.status()}
+        return {"config": config, "proxies": [self._proxy_json(p) for p in self.xds.proxies()]}
 
     def _proxy_json(self, proxy: ProxyStatus) -> dict[str, Any]:
         types = {
