@@ -175,7 +175,7 @@ def test_virtual_hosts_by_hostname_carry_any_host_rules_and_order_by_specificity
     hosts = virtual_hosts_for(routes, built)
     assert [(h.name, list(h.domains)) for h in hosts] == [
         ("api.example.com", ["api.example.com"]),
-        ("any", ["*"]),
+        ("*", ["*"]),
     ]
     assert [r.name for r in hosts[0].routes] == ["all/2", "all/1", "api/0", "all/0"]
     assert [r.name for r in hosts[1].routes] == ["all/2", "all/1", "all/0"]

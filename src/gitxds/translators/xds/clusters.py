@@ -50,6 +50,11 @@ _LB_POLICIES = {
 }
 
 
+def fallback_of(primary: str, fallback: tuple[str, ...]) -> tuple[str, ...]:
+    """The fallback chain of one primary backend: itself left out, should the rule list it."""
+    return tuple(name for name in fallback if name != primary)
+
+
 def aggregate_cluster_name(primary: str, fallback: tuple[str, ...]) -> str:
     return "+".join((primary, "fallback", *fallback))
 

@@ -8,7 +8,7 @@ from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
 
 from gitxds import ir, typeurls
-from gitxds.translators.xds.clusters import aggregate_cluster_for, cluster_for
+from gitxds.translators.xds.clusters import aggregate_cluster_for, cluster_for, fallback_of
 from gitxds.translators.xds.endpoints import load_assignment_for
 from gitxds.translators.xds.filters import filter_plan_for
 from gitxds.translators.xds.listeners import listener_for, route_configuration_name
@@ -73,7 +73,8 @@ def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] 
     virtual_hosts = virtual_hosts_for(routes, routes_by_rule)
     grpc_services = grpc_service_backends(model, rules)
     backends = [model.backend(name) for name in sorted(routed_backends(rules) | grpc_services)]
-    fallbacks = {(b.backend, rule.fallback) for rule in rules if rule.fallback for b in rule.backends}
+    fallbacks = {(b.backend, fallback_of(b.backend, rule.fallback)) for rule in rules for b in rule.backends}
+    fallbacks = {(primary, fallback) for primary, fallback in fallbacks if fallback}
     clusters = [cluster_for(b, secret_values, grpc_service=b.name in grpc_services) for b in backends]
     clusters += [
         aggregate_cluster_for(model.backend(primary), tuple(model.backend(name) for name in fallback))

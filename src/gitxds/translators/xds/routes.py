@@ -29,7 +29,7 @@ from envoy.type.matcher.v3.string_pb2 import StringMatcher
 
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, fractional_percent, packed, uint32
-from gitxds.translators.xds.clusters import aggregate_cluster_name
+from gitxds.translators.xds.clusters import aggregate_cluster_name, fallback_of
 from gitxds.translators.xds.endpoints import BACKEND_METADATA_KEY, METADATA_NAMESPACE
 from gitxds.translators.xds.filters import FilterPlan, per_route_filter_configs_for
 from gitxds.translators.xds.headers import header_value_options_for
@@ -99,7 +99,8 @@ def route_match_for(match: ir.Match) -> RouteMatch:
 
 
 def _cluster_for_backend(backend: str, rule: ir.Rule) -> str:
-    return aggregate_cluster_name(backend, rule.fallback) if rule.fallback else backend
+    fallback = fallback_of(backend, rule.fallback)
+    return aggregate_cluster_name(backend, fallback) if fallback else backend
 
 
 def weighted_clusters_for(rule: ir.Rule) -> WeightedCluster:
@@ -205,29 +206,25 @@ def _ordered_routes(rules: Sequence[ir.Rule], routes_by_rule: dict[str, list[Rou
     return [envoy_route for _, envoy_route in sorted(keyed, key=lambda pair: pair[0])]
 
 
+def _accepts_any_host(route: ir.Route) -> bool:
+    return not route.hostnames or ANY_HOST in route.hostnames
+
+
 def virtual_hosts_for(
     routes: Iterable[ir.Route], routes_by_rule: dict[str, list[Route]]
 ) -> list[VirtualHost]:
     """``routes_by_rule``: the Envoy routes already built for each rule, by rule name."""
     routes = tuple(routes)
-    any_host_rules = [rule for route in routes if not route.hostnames for rule in route.rules]
-    hostnames = sorted({host for route in routes for host in route.hostnames})
+    any_host_rules = [rule for route in routes if _accepts_any_host(route) for rule in route.rules]
+    hostnames = sorted({host for route in routes for host in route.hostnames} - {ANY_HOST})
     hosts = []
     for hostname in hostnames:
         own = [rule for route in routes if hostname in route.hostnames for rule in route.rules]
-        hosts.append(
-            VirtualHost(
-                name=hostname,
-                domains=[hostname],
-                routes=_ordered_routes(own + any_host_rules, routes_by_rule),
-            )
-        )
+        ordered = _ordered_routes(own + any_host_rules, routes_by_rule)
+        hosts.append(VirtualHost(name=hostname, domains=[hostname], routes=ordered))
     if any_host_rules:
-        hosts.append(
-            VirtualHost(
-                name="any", domains=[ANY_HOST], routes=_ordered_routes(any_host_rules, routes_by_rule)
-            )
-        )
+        ordered = _ordered_routes(any_host_rules, routes_by_rule)
+        hosts.append(VirtualHost(name=ANY_HOST, domains=[ANY_HOST], routes=ordered))
     return hosts
 
 
