@@ -203,3 +203,23 @@ def test_config_dump_shows_the_discovered_endpoints(tmp_path: Path, fake_api: Fa
         assert [e["endpoint"]["address"]["socket_address"]["address"] for e in chat] == ["10.1.0.1"]
 
     run(tmp_path, fake_api, scenario)
+
+
+def test_status_lists_each_kubernetes_source_and_its_failures(tmp_path: Path, fake_api: FakeKubeApi) -> None:
+    async def scenario(service: GitxdsService) -> None:
+        rows = {row["service"]: row for row in service.status()["kubernetes"]}
+        assert rows["chat"] == {
+            "namespace": "ai",
+            "service": "chat",
+            "port": 8000,
+            "listed": True,
+            "endpoints": ["10.1.0.1"],
+            "last_error": None,
+        }
+        fake_api.fail_next(10_000, status=403)
+        fake_api.drop_connections()
+        await eventually(lambda: "403" in (service.status()["kubernetes"][0]["last_error"] or ""))
+        assert service.status()["kubernetes"][0]["endpoints"] == ["10.1.0.1"]  # the last known ones stay
+        fake_api.clear_failures()
+
+    run(tmp_path, fake_api, scenario)

@@ -87,6 +87,24 @@ class EndpointDiscovery:
             return False
         return True
 
+    def status(self) -> list[dict[str, Any]]:
+        """Each followed source: its endpoints, whether its Service was listed, the latest error."""
+        rows = []
+        for source in sorted(self._sources, key=_order):
+            key = (source.namespace, source.service)
+            watch = self._watches.get(key)
+            rows.append(
+                {
+                    "namespace": source.namespace,
+                    "service": source.service,
+                    "port": source.port,
+                    "listed": key in self._slices,
+                    "endpoints": [e.address for e in self.endpoints(source)],
+                    "last_error": watch.last_error if watch is not None else None,
+                }
+            )
+        return rows
+
     def stop(self) -> None:
         for watch in self._watches.values():
             watch.stop()

@@ -86,6 +86,7 @@ class SliceWatch:
         self._slices: dict[str, Mapping[str, Any]] = {}
         self._thread = threading.Thread(target=self._run, name=f"slices {namespace}/{service}", daemon=True)
         self.lists = 0  # how often the slices were listed, for status and tests
+        self.last_error: str | None = None  # the latest failure, until a list succeeds again
 
     def start(self) -> SliceWatch:
         self._thread.start()
@@ -107,6 +108,7 @@ class SliceWatch:
             try:
                 version = self._list()
                 failures = 0
+                self.last_error = None
                 self._watch_from(version)
             except _ExpiredError:
                 self._log.info("EndpointSlice watch of %s/%s expired; listing again", *self._key())
@@ -117,8 +119,9 @@ class SliceWatch:
                     continue  # the client raised 410 itself: list again at once
                 failures += 1
                 delay = self._backoff.delay(failures)
+                self.last_error = _describe(exc)
                 self._log.warning(
-                    "EndpointSlices of %s/%s: %s; retrying in %.1fs", *self._key(), _describe(exc), delay
+                    "EndpointSlices of %s/%s: %s; retrying in %.1fs", *self._key(), self.last_error, delay
                 )
                 self._stop.wait(delay)
 

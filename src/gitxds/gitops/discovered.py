@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
@@ -109,6 +110,9 @@ class DiscoveredEndpoints:
             for m in resources[typeurls.ENDPOINT]
         ]
         return {**resources, typeurls.ENDPOINT: assignments}
+
+    def status(self) -> list[dict[str, Any]]:
+        return self.discovery.status() if self.discovery is not None else []
 
     def stop(self) -> None:
         if self.discovery is not None:

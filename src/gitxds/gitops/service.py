@@ -225,7 +225,8 @@ class GitxdsService:
         if self.git is not None:
             config["git"] = {"url": _safe_url(self.git.url), "branch": self.git.branch, "head": self.git.head}
             config["git"]["last_error"] = self.git.last_error
-        return {"config": config, "proxies": [self._proxy_json(p) for p in self.xds.proxies()]}
+        proxies = [self._proxy_json(p) for p in self.xds.proxies()]
+        return {"config": config, "proxies": proxies, "kubernetes": self.discovered.status()}
 
     def _proxy_json(self, proxy: ProxyStatus) -> dict[str, Any]:
         types = {
