@@ -96,6 +96,7 @@ def test_resilience_settings() -> None:
     check = cluster.health_checks[0]
     assert check.http_health_check.path == "/healthz"
     assert (check.interval.seconds, check.timeout.seconds, check.unhealthy_threshold.value) == (5, 1, 3)
+    assert check.no_traffic_interval.seconds == 5  # not Envoy's 60 s before the first request
     assert check.http_health_check.codec_client_type == CodecClientType.HTTP1
 
 

@@ -91,6 +91,9 @@ def health_check_for(check: ir.HealthCheck, protocol: ir.Protocol) -> HealthChec
     return HealthCheck(
         timeout=duration(check.timeout_ms),
         interval=duration(check.interval_ms),
+        # Envoy checks a cluster that has had no traffic yet only every 60 s by default; the user's
+        # interval holds from the start, so an unhealthy endpoint is seen to recover promptly.
+        no_traffic_interval=duration(check.interval_ms),
         healthy_threshold=uint32(check.healthy_threshold),
         unhealthy_threshold=uint32(check.unhealthy_threshold),
         http_health_check=HealthCheck.HttpHealthCheck(path=check.path, codec_client_type=codec),
