@@ -67,8 +67,13 @@ async def validate_bootstrap(envoy: str, bootstrap: Message, timeout: float = 30
 def _essential(text: str, path: str) -> str:
     """Envoy's reason without its log prefix or our temporary file's name."""
     marker = f"error initializing configuration '{path}': "
-    for line in reversed(text.splitlines()):
-        if marker in line:
-            return line.split(marker, 1)[1].strip()
+    all_lines = text.splitlines()
+    for index in range(len(all_lines) - 1, -1, -1):
+        if marker in all_lines[index]:
+            reason = all_lines[index].split(marker, 1)[1].strip()
+            # On a proto constraint error Envoy prints a link, the whole offending message, then
+            # its verdict on the last line: keep only the verdict.
+            tail = [ln.strip(" :") for ln in all_lines[index + 1 :] if ln.strip(" :")]
+            return tail[-1] if reason.startswith("goo.gle/") and tail else reason
     lines = [_LOG_PREFIX.sub("", ln).replace(path, "bootstrap") for ln in text.splitlines() if ln.strip()]
     return " ".join(lines[-3:]) if lines else "rejected by Envoy"
