@@ -33,6 +33,18 @@ class Env:
         self.clients.append(client)
         return client
 
+    async def wait_in_sync(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``count`` streams have ACKed everything the current snapshots give them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._in_sync(count):
+            assert loop.time() < deadline, f"not in sync: {self.server.proxies()}"
+            await asyncio.sleep(0.005)
+
+    def _in_sync(self, count: int) -> bool:
+        statuses = self.server.proxies()
+        return len(statuses) >= count and all(status.in_sync for status in statuses)
+
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
 

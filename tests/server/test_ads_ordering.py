@@ -29,7 +29,7 @@ async def _sotw_synced(env: Env, clusters: list[str]) -> tuple[FakeEnvoy, dict[s
     await envoy.ack(latest[EDS], clusters)
     await envoy.ack(latest[LDS])
     await envoy.ack(latest[RDS], ["routes"])
-    await envoy.expect_silence(0.1)
+    await env.wait_in_sync()
     return envoy, latest
 
 

@@ -70,6 +70,7 @@ def test_delta_unsubscribing_unknown_names_is_ignored() -> None:
         assert envoy.error is None
         # An unsubscribed name is not reported as removed later either.
         await envoy.subscribe(EDS, unsubscribe=["a"])
+        await envoy.expect_silence()
         env.cache.set_snapshot("gw", snapshot(["b"]))
         await envoy.expect_silence()
 

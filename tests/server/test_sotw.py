@@ -20,15 +20,19 @@ def test_every_response_carries_a_fresh_nonce() -> None:
         clusters, endpoints = await envoy.recv(CDS), await envoy.recv(EDS)
         await envoy.ack(clusters)
         await envoy.ack(endpoints, ["a"])
+        await env.wait_in_sync()
         nonces = [clusters.nonce, endpoints.nonce]
+        names = ["a"]
         for label in ("v2", "v3"):
-            env.cache.set_snapshot("gw", snapshot(["a", label]))
+            names.append(label)
+            env.cache.set_snapshot("gw", snapshot(names))
             clusters = await envoy.recv(CDS)
             await envoy.ack(clusters)
             # Like Envoy: the new cluster's EDS name is requested on the latest EDS nonce.
-            await envoy.request(EDS, ["a", label], nonce=endpoints.nonce, version=endpoints.version_info)
+            await envoy.request(EDS, names, nonce=endpoints.nonce, version=endpoints.version_info)
             endpoints = await envoy.recv(EDS)
-            await envoy.ack(endpoints, ["a", label])
+            await envoy.ack(endpoints, names)
+            await env.wait_in_sync()
             nonces += [clusters.nonce, endpoints.nonce]
         assert all(nonces) and len(set(nonces)) == len(nonces)
 
@@ -43,6 +47,7 @@ async def _synced(env: Env, clusters: list[str], node_id: str = "envoy-1") -> tu
     cds, eds = await envoy.recv(CDS), await envoy.recv(EDS)
     await envoy.ack(cds)
     await envoy.ack(eds, clusters)
+    await env.wait_in_sync()
     return envoy, cds, eds
 
 
@@ -207,17 +212,31 @@ def test_newly_requested_name_is_answered_even_if_sent_before() -> None:
     run_xds(scenario)
 
 
-def test_version_info_from_a_reconnecting_proxy_is_only_informative() -> None:
+def test_reconnecting_proxy_holding_the_current_version_is_sent_nothing() -> None:
     async def scenario(env: Env) -> None:
         env.cache.set_snapshot("gw", snapshot(["a"]))
         first = await env.connect()
         await first.request(CDS)
         cds = await first.recv(CDS)
         await first.close()
-        # A new stream always gets config, whatever version the proxy says it had.
+        # Versions are content hashes: the same version on a new stream means the same clusters.
         again = await env.connect()
         await again.request(CDS, version=cds.version_info)
-        assert (await again.recv(CDS)).version_info == cds.version_info
+        await again.expect_silence()
+        [status] = env.server.proxies()
+        assert status.types[CDS].in_sync
+        env.cache.set_snapshot("gw", snapshot(["a", "b"]))
+        assert names_in(await again.recv(CDS)) == ["a", "b"]
+
+    run_xds(scenario)
+
+
+def test_reconnecting_proxy_with_another_version_gets_config() -> None:
+    async def scenario(env: Env) -> None:
+        env.cache.set_snapshot("gw", snapshot(["a"]))
+        envoy = await env.connect()
+        await envoy.request(CDS, version="some-older-version")
+        assert names_in(await envoy.recv(CDS)) == ["a"]
 
     run_xds(scenario)
 

@@ -73,9 +73,9 @@ class ResourceSet:
         return self._body
 
     def subset(self, names: Iterable[str]) -> ResourceSet:
-        """The resources among ``names`` that exist, in this set's order when it is smaller."""
+        """The resources among ``names`` that exist, sorted by name (the same order on every replica)."""
         available = self.resources
-        chosen = {name: available[name] for name in names if name in available}
+        chosen = {name: available[name] for name in sorted(name for name in names if name in available)}
         return ResourceSet(self.type_url, chosen)
 
     def with_extra(self, extra: Iterable[EncodedResource]) -> ResourceSet:

@@ -22,6 +22,8 @@ def handle_sotw_request(ctx: ServerContext, stream: StreamState, request: Any, t
     if nonce and nonce != state.last_nonce:
         return  # stale: the proxy has not seen our latest response yet and will answer it
     is_nack = request.HasField("error_detail")
+    if not state.subscribed and not nonce:
+        state.claimed_version = request.version_info
     if state.in_flight is not None and nonce == state.in_flight.nonce:
         ctx.settle(stream, state, request.error_detail.message if is_nack else None)
     _update_subscription(ctx, state, request.resource_names)
@@ -54,6 +56,8 @@ def plan_sotw(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> li
         if state is None or not state.subscribed or state.in_flight is not None:
             continue
         desired = desired_set(stream, snapshot, type_url, ctx.memo)
+        if _already_held(state, desired, snapshot):
+            continue
         if not _should_send(state, desired):
             continue
         nonce = stream.next_nonce()
@@ -65,6 +69,17 @@ def plan_sotw(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> li
             # Updated EDS clusters warm until they get an EDS response, changed or not.
             stream.type_state(typeurls.ENDPOINT).answer_next_request = True
     return responses
+
+
+def _already_held(state: TypeState, desired: ResourceSet, snapshot: Snapshot) -> bool:
+    """A proxy reconnecting (to this or another replica) with the version we would send is sent
+    nothing: versions are content hashes, so equal versions mean equal resources."""
+    claimed, state.claimed_version = state.claimed_version, ""
+    if state.acked is not None or not claimed or claimed != desired.version:
+        return False
+    state.acked = desired
+    state.acked_config_version = snapshot.config_version
+    return True
 
 
 def _should_send(state: TypeState, desired: ResourceSet) -> bool:

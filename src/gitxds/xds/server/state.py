@@ -75,6 +75,8 @@ class TypeState:
     # SotW EDS: a CDS response was sent, so the next EDS request is answered even if unchanged.
     answer_next_request: bool = False
     force_send: bool = False
+    # SotW: the version_info a proxy reconnecting on a new stream says it already holds.
+    claimed_version: str = ""
     # Delta: names (re)subscribed since the last response; always answered.
     forced: set[str] = field(default_factory=set)
 
