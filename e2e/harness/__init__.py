@@ -49,6 +49,12 @@ Client
     ``stream_events(port, path, ...)`` -> (head Response, [StreamEvent(data, at)], ending) where
     ending is "complete", "reset" or "stalled".
 
+gRPC services and certificates (modules imported on their own)
+    ``harness.grpc_services``: ``AuthzService(keys)`` (ext_authz) and ``RateLimitService(paths)``
+    (fixed-window rate limit service reading ``gitxds export ratelimit`` files), each on a free port.
+    ``harness.certs``: ``CertificateAuthority(dir).issue(name, serial=)`` via the ``openssl`` command,
+    ``install_certificate(secrets_dir, name, issued)`` (a secret store TLS folder).
+
 Config documents (``harness.configs``)
     ``gateway_doc(name, port, cluster=None, **spec)`` (one HTTP listener on 127.0.0.1:port),
     ``backend_doc(name, ports, **spec)`` (static 127.0.0.1 endpoints), ``route_doc(name, rules,
