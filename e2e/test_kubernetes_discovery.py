@@ -143,9 +143,11 @@ def test_an_endpointslice_change_moves_traffic_to_the_new_pod(cluster: Cluster) 
     cluster.point_at(POD_B)
     wait_for(lambda: cluster.envoy_hosts() == [POD_B], 10, message="Envoy has pod B")
     assert {cluster.answers() for _ in range(10)} == {"pod-b"}
-    status = cluster.serve.status()["proxies"][0]
     wait_for(lambda: cluster.serve.status()["proxies"][0]["in_sync"], 5, message="proxy ACKed")
-    assert status["gateway"] == "edge"
+    status = cluster.serve.status()
+    assert status["proxies"][0]["gateway"] == "edge"
+    [chat] = status["kubernetes"]
+    assert (chat["namespace"], chat["service"], chat["endpoints"]) == ("ai", "chat", [POD_B])
 
 
 def test_slice_change_to_envoy_latency(cluster: Cluster) -> None:

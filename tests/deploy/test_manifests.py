@@ -214,7 +214,7 @@ def test_the_envoy_bootstrap_is_what_gitxds_bootstrap_prints_today() -> None:
     ).stdout
     committed = (EDGE / "envoy.yaml").read_text()
     body = "\n".join(line for line in committed.splitlines() if not line.startswith("#")) + "\n"
-    assert body == printed, f"regenerate manifests/envoy-edge/envoy.yaml with: {' '.join(command)}"
+    assert body == printed, f"run: make manifests (or {' '.join(command)})"
 
 
 def test_the_envoy_bootstrap_reaches_the_gitxds_service_and_envoy_accepts_it(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_the_committed_schema_is_what_gitxds_schema_prints() -> None:
         [sys.executable, "-m", "gitxds", "schema"], capture_output=True, text=True, check=True
     ).stdout
     assert printed == render_schema()
-    assert SCHEMA_FILE.read_text() == printed, "run: gitxds schema > schema/gitxds.schema.json"
+    assert SCHEMA_FILE.read_text() == printed, "run: make schema"
 
 
 def test_there_are_inputs_to_check() -> None:
