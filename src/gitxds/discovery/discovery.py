@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -115,7 +116,8 @@ class EndpointDiscovery:
         watch: SliceWatch | None = None
 
         def deliver(slices: Slices) -> None:  # runs on the watch thread
-            self._loop.call_soon_threadsafe(self._on_slices, key, watch, slices)
+            with contextlib.suppress(RuntimeError):  # the loop closed while this watch was stopping
+                self._loop.call_soon_threadsafe(self._on_slices, key, watch, slices)
 
         watch = SliceWatch(
             self._api,
