@@ -97,9 +97,12 @@ def run(
     tmp: Path,
     fake: FakeKubeApi,
     scenario: Callable[[GitxdsService], Awaitable[None]],
+    *,
     discovery_sync_seconds: float = 10.0,
+    backends: str = BACKENDS,
+    secrets_dir: Path | None = None,
 ) -> None:
-    write_config(tmp / "config")
+    write_config(tmp / "config", backends=backends)
     options = ServeOptions(
         config_dir=tmp / "config",
         xds_address="127.0.0.1:0",
@@ -107,6 +110,7 @@ def run(
         envoy_validate=False,
         kubeconfig=fake.write_kubeconfig(tmp / "kubeconfig"),
         discovery_sync_seconds=discovery_sync_seconds,
+        secrets_dir=secrets_dir,
     )
 
     async def main() -> None:
@@ -223,3 +227,27 @@ def test_status_lists_each_kubernetes_source_and_its_failures(tmp_path: Path, fa
         fake_api.clear_failures()
 
     run(tmp_path, fake_api, scenario)
+
+
+def test_discovered_endpoints_carry_the_backends_request_headers(
+    tmp_path: Path, fake_api: FakeKubeApi
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "chat-key").write_text("s3cret\n")
+    with_headers = BACKENDS.replace(
+        "  kubernetes: {service: chat, namespace: ai, port: 8000}",
+        "  kubernetes: {service: chat, namespace: ai, port: 8000}\n"
+        "  requestHeaders: {set: {authorization: {secretRef: chat-key}}}",
+    )
+
+    async def scenario(service: GitxdsService) -> None:
+        snapshot = service.cache.get("edge")
+        assert snapshot is not None and endpoint_addresses(snapshot, "chat") == ["10.1.0.1"]
+        encoded = snapshot.resources(typeurls.ENDPOINT).resources["chat"]
+        [lb] = decode_any(encoded, ClusterLoadAssignment).endpoints[0].lb_endpoints
+        gitxds = lb.metadata.filter_metadata["gitxds"]
+        assert gitxds["backend"] == "chat"
+        assert gitxds["request_headers"]["authorization"] == "s3cret"
+
+    run(tmp_path, fake_api, scenario, backends=with_headers, secrets_dir=secrets)

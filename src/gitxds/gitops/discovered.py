@@ -66,7 +66,7 @@ class DiscoveredEndpoints:
         sources = kubernetes_sources(model)
         if self.discovery is None and not sources:
             return dict(snapshots)
-        self._secret_values = SecretValues.of(self._secrets.load())
+        self._secret_values = SecretValues.of(self._secrets.values)  # as loaded for this build
         if self.discovery is None:
             try:
                 self.discovery = self._make_discovery(self.endpoints_changed)
