@@ -11,9 +11,9 @@ Run: .venv/bin/python bench/fanout.py [--proxies 100 1000] [--variants sotw delt
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ctypes
 import gc
-import asyncio
 import multiprocessing
 import os
 import time
@@ -184,12 +184,12 @@ def run_proxies(port: int, first: int, count: int, delta: bool, stop_event: Any)
 # ---------------------------------------------------------------- the server under test
 
 
-async def _wait_until(predicate: Any, timeout: float) -> float:
+async def _wait_until(predicate: Any, timeout: float, interval: float = 0.002) -> float:
     start = time.perf_counter()
     while not predicate():
         if time.perf_counter() - start > timeout:
             raise TimeoutError("proxies did not converge")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(interval)
     return time.perf_counter() - start
 
 
@@ -206,9 +206,14 @@ async def measure(variant: str, proxies: int) -> dict[str, float]:
     cache.set_snapshot("gw", first)
     server = XdsServer(cache, metrics=Metrics(registry))
     acked: set[str] = set()
+    synced_types: dict[str, set[str]] = {}
 
     def on_event(event: XdsEvent) -> None:
-        if event.accepted and event.type_url == RDS and event.config_version == "after":
+        if not event.accepted:
+            return
+        if event.config_version == "before":
+            synced_types.setdefault(event.node_id, set()).add(event.type_url)
+        elif event.type_url == RDS and event.config_version == "after":
             acked.add(event.node_id)
 
     server.on_event(on_event)
@@ -230,10 +235,11 @@ async def measure(variant: str, proxies: int) -> dict[str, float]:
     try:
 
         def all_synced() -> bool:
-            statuses = server.proxies()
-            return len(statuses) == proxies and all(s.in_sync and len(s.types) == 4 for s in statuses)
+            return sum(len(types) == 4 for types in synced_types.values()) == proxies
 
-        initial_sync = await _wait_until(all_synced, 600)
+        initial_sync = await _wait_until(all_synced, 900, interval=0.2)
+        statuses = server.proxies()
+        assert len(statuses) == proxies and all(status.in_sync for status in statuses)
         await asyncio.sleep(1.0)
         rss_synced = rss_bytes()
 
