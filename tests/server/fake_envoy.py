@@ -17,6 +17,7 @@ from envoy.service.discovery.v3.discovery_pb2 import (
     DiscoveryResponse,
 )
 from envoy.service.endpoint.v3 import eds_pb2_grpc
+from envoy.service.secret.v3 import sds_pb2_grpc
 from google.rpc.status_pb2 import Status
 
 from gitxds.xds.server import MAX_MESSAGE_BYTES
@@ -153,6 +154,9 @@ def _open(channel: grpc.aio.Channel, service: str, delta: bool) -> Any:
     if service == "cds":
         cds = cds_pb2_grpc.ClusterDiscoveryServiceStub(channel)
         return cds.DeltaClusters() if delta else cds.StreamClusters()
+    if service == "sds":
+        sds = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
+        return sds.DeltaSecrets() if delta else sds.StreamSecrets()
     if service == "eds":
         eds = eds_pb2_grpc.EndpointDiscoveryServiceStub(channel)
         return eds.DeltaEndpoints() if delta else eds.StreamEndpoints()

@@ -55,7 +55,7 @@ def test_endpoint_resources_are_named_by_cluster_name() -> None:
     assert names == ["x", "y"]
 
 
-def test_duplicate_names_are_refused() -> None:
+def test_no_duplicate_names_in_one_response_the_snapshot_refuses_them() -> None:
     with pytest.raises(ValueError, match="duplicate clusters names: \\['a'\\]"):
         Snapshot.build({CDS: [cluster("a"), cluster("a")]})
 

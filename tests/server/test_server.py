@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from envoy.extensions.transport_sockets.tls.v3.secret_pb2 import Secret
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gitxds import typeurls
@@ -27,6 +28,21 @@ def test_per_type_services_serve_sotw_and_delta() -> None:
         await eds.subscribe(EDS, ["b"])
         assert names_in(await eds.recv(EDS)) == ["b"]
         assert {s.aggregated for s in env.server.proxies()} == {False}
+
+    run_xds(scenario)
+
+
+def test_secrets_are_served_by_name_over_sds() -> None:
+    async def scenario(env: Env) -> None:
+        resources = gateway(["a"])
+        resources[typeurls.SECRET] = [Secret(name="api-key"), Secret(name="other")]
+        env.cache.set_snapshot("gw", Snapshot.build(resources))
+        sds = await env.connect(service="sds")
+        await sds.request(typeurls.SECRET, ["api-key"])
+        response = await sds.recv(typeurls.SECRET)
+        secret = Secret()
+        [resource] = response.resources
+        assert resource.Unpack(secret) and secret.name == "api-key"
 
     run_xds(scenario)
 
