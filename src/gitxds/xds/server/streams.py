@@ -87,6 +87,7 @@ class StreamRunner:
         try:
             async for request in requests:
                 self._inbox.put_nowait(request)
+                del request  # a SotW EDS request can name thousands of clusters; do not hold it idle
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
