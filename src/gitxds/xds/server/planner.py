@@ -35,6 +35,13 @@ class SharedMemo:
         self.hits = 0
         self.misses = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget everything, so entries never pin the sets of snapshots that were replaced."""
+        self._entries.clear()
+
     def get(self, key: tuple[Hashable, ...], compute: Callable[[], T]) -> T:
         if key in self._entries:
             self.hits += 1

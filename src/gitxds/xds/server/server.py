@@ -60,6 +60,8 @@ class XdsServer:
         self._streams: set[StreamRunner] = set()
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
+        # Registered before any stream, so the memo is cleared before streams react to a change.
+        cache.watch(lambda group: self._context.memo.clear())
 
     @property
     def context(self) -> ServerContext:
