@@ -51,6 +51,10 @@ spec:
 """
 
 
+# gitxds's own estimate of RE2's program size passes this regex; Envoy measures 125 > 100 and refuses.
+ENVOY_ONLY_REJECTS = r"regex: '/\w{40}'"
+
+
 class Stack:
     """A Git repository served by ``gitxds serve`` to one Envoy, with two upstreams behind it."""
 
@@ -152,7 +156,7 @@ def test_a_broken_commit_keeps_serving_and_is_reported_then_revert_recovers(stac
 
 def test_envoy_validation_refuses_a_config_only_envoy_rejects(stack: Stack) -> None:
     stack.wait_answering("model-a")
-    stack.set_route("model-b", match='regex: "/(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p){20}x{30}y{40}"')
+    stack.set_route("model-b", match=ENVOY_ONLY_REJECTS)
     bad = stack.repo.commit("a regex too large for Envoy")
     wait_for(lambda: (stack.serve.status()["config"]["last_attempt"] or {}).get("version") == bad, 10)
     rejected = stack.serve.status()["config"]["last_rejected"]
@@ -165,7 +169,7 @@ def test_envoy_validation_refuses_a_config_only_envoy_rejects(stack: Stack) -> N
 def test_a_nack_is_recorded_per_proxy_and_never_resent(stack_without_validation: Stack) -> None:
     stack = stack_without_validation
     stack.wait_answering("model-a")
-    stack.set_route("model-b", match='regex: "/(a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p){20}x{30}y{40}"')
+    stack.set_route("model-b", match=ENVOY_ONLY_REJECTS)
     bad = stack.repo.commit("a regex too large for Envoy")
 
     def nacked() -> bool:

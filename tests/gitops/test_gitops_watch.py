@@ -85,3 +85,20 @@ def test_a_burst_of_writes_is_one_reload(tmp_path: Path) -> None:
         assert after - before == 1
 
     run_service(options(config, watch_quiet_ms=50), body)
+
+
+def test_a_swap_of_a_symlinked_ancestor_is_served(tmp_path: Path) -> None:
+    """git-sync's layout: the config is a folder inside the swapped link; old worktrees stay."""
+    root = tmp_path / "git"
+    write_config(root / "wt-1" / "config", "blue")
+    write_config(root / "wt-2" / "config", "green")
+    (root / "current").symlink_to(root / "wt-1")
+
+    async def body(service: GitxdsService) -> None:
+        assert routed_cluster(service) == "blue"
+        staged = root / "current.tmp"
+        staged.symlink_to(root / "wt-2")
+        os.replace(staged, root / "current")
+        await eventually(lambda: routed_cluster(service) == "green")
+
+    run_service(options(root / "current" / "config"), body)

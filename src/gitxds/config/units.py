@@ -29,6 +29,7 @@ _RATE = re.compile(r"\s*(\d+)\s*/\s*([a-z]+)\s*")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAME_MAX = 63
 _RATE_MAX = 2**32 - 1  # Envoy token buckets hold a uint32
+_DURATION_MAX_MS = 365 * 24 * 3_600_000  # no proxy setting needs more; protobuf caps far higher
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ def parse_duration(text: str) -> int:
     millis = round(total)
     if abs(total - millis) > 1e-6:
         raise ValueError(f'"{text}" is finer than a millisecond')
+    if millis > _DURATION_MAX_MS:
+        raise ValueError(f'"{text}" is longer than a year (8760h), the longest duration gitxds accepts')
     return millis
 
 

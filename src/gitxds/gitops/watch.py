@@ -48,11 +48,18 @@ class ConfigWatcher:
         self.armed = asyncio.Event()  # set once the OS watch is in place: no change can be missed after
 
     def _watched_paths(self) -> list[Path]:
-        target = self.config_dir.resolve()
-        paths = [target]
-        if self.config_dir.is_symlink():
-            # The link itself is replaced on a git-sync swap: watch the folder that holds it.
-            paths.append(self.config_dir.absolute().parent)
+        """The resolved config dir, plus the folder holding each symlink on the way to it.
+
+        git-sync swaps a link (``/git/current``) that may be the config dir itself or one of its
+        ancestors (``/git/current/config``): the swap shows up only in the folder holding the link.
+        """
+        paths = [self.config_dir.resolve()]
+        path = self.config_dir.absolute()
+        for candidate in (path, *path.parents):
+            if candidate.is_symlink():
+                holder = candidate.parent.resolve()
+                if holder not in paths:
+                    paths.append(holder)
         return paths
 
     async def run(self, stop: asyncio.Event) -> None:
