@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,16 @@ def test_any_text_gives_documents_or_diagnostics_never_an_exception(text: str) -
     result = parse_file("x.yaml", text)
     last_line = text.count("\n") + 1
     assert all(0 <= d.line <= last_line for d in result.diagnostics)
+
+
+def test_loading_restores_the_garbage_collector_state(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", backend("a"))
+    assert gc.isenabled()
+    assert [d.name for d in load_directory(tmp_path).documents] == ["a"]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_directory(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

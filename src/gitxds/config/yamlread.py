@@ -2,6 +2,12 @@
 
 Each ``---`` section of a file is parsed on its own, so a syntax error in one document does not hide
 the valid documents around it.
+
+Most sections take a fast path: libyaml (the same C parser as ruamel's safe loader) composes the
+nodes, and one walk over them builds the plain data and the line index, resolving plain scalars with
+ruamel's YAML 1.2 rules and constructors. Anything unusual there (a syntax error, an explicit tag, a
+directive, a merge key, a duplicate key, an alias cycle...) sends the section through ruamel's loader
+instead, which decides what it means and how it is reported.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 __all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "has_child", "node_at", "read_documents"]
 
@@ -42,11 +51,24 @@ class YamlProblem:
 
 
 def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
-    # The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
-    yaml = YAML(typ="safe", pure=False)
     documents: list[RawDocument] = []
     problems: list[YamlProblem] = []
-    for first_line, chunk in _split_documents(text):
+    yaml: YAML | None = None
+    lines = text.splitlines()
+    for start, end in _split_documents(lines, directives="%" in text):
+        chunk = "\n".join(lines[start:end]) + "\n"
+        try:
+            fast = _read_fast(chunk, start)
+        except Exception:  # ruamel's loader below decides what the section means
+            pass
+        else:
+            if fast is not None:
+                documents.append(fast)
+            continue
+        # The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
+        yaml = yaml or YAML(typ="safe", pure=False)
+        chunk = "\n" * start + chunk  # padded with blank lines so ruamel's lines are file lines
+        first_line = start + 1
         try:
             document = _read_one(yaml, chunk, first_line)
         except MarkedYAMLError as exc:
@@ -64,7 +86,7 @@ def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
 
 
 def _read_one(yaml: YAML, chunk: str, first_line: int) -> RawDocument | None:
-    if _flow_depth(chunk) > _MAX_FLOW_DEPTH:  # the YAML parser slows down badly on deep [ { nesting
+    if _too_deep(chunk):
         raise RecursionError
     node = yaml.compose(chunk)
     data = _to_plain(yaml.constructor.construct_document(node)) if node is not None else None
@@ -103,19 +125,31 @@ def node_at(data: Any, path: FieldPath) -> Any:
     return data
 
 
-def _split_documents(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (1-based first line, text padded with blank lines so ruamel's lines are file lines)."""
-    lines = text.splitlines()
+def _split_documents(lines: list[str], directives: bool) -> Iterator[tuple[int, int]]:
+    """Yield the (start, end) line slice of each ``---`` section (0-based, end excluded)."""
     start = 0
     for index, line in enumerate(lines):
-        if _DOCUMENT_START.fullmatch(line) and index > start and not _only_directives(lines[start:index]):
-            yield start + 1, "\n" * start + "\n".join(lines[start:index]) + "\n"
+        if line[:3] not in ("---", "..."):
+            continue
+        if (
+            _DOCUMENT_START.fullmatch(line)
+            and index > start
+            and not (directives and _only_directives(lines[start:index]))
+        ):
+            yield start, index
             start = index
         elif _DOCUMENT_END.fullmatch(line):
-            yield start + 1, "\n" * start + "\n".join(lines[start:index]) + "\n"
+            yield start, index
             start = index + 1
     if start < len(lines):
-        yield start + 1, "\n" * start + "\n".join(lines[start:]) + "\n"
+        yield start, len(lines)
+
+
+def _too_deep(text: str) -> bool:
+    """The YAML parser slows down badly on deep ``[ {`` nesting."""
+    if text.count("[") + text.count("{") <= _MAX_FLOW_DEPTH:  # cannot nest deeper than that
+        return False
+    return _flow_depth(text) > _MAX_FLOW_DEPTH
 
 
 def _flow_depth(text: str) -> int:
@@ -184,3 +218,140 @@ def _to_plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
+
+
+# --- the fast path -------------------------------------------------------------------------------
+
+_MISSING = object()
+_PLAIN = Tag(suffix="gitxds:plain")  # an untagged plain scalar: resolved by the YAML 1.2 rules below
+_QUOTED = Tag(suffix="gitxds:quoted")  # an untagged quoted or block scalar: a string
+_SEQ = Tag(suffix="gitxds:seq")
+_MAP = Tag(suffix="gitxds:map")
+# ruamel's implicit resolvers for YAML 1.2 (the version its loader uses without a %YAML directive).
+_RESOLVERS: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {
+    first: [(tag, re.compile(regexp.pattern, regexp.flags)) for tag, regexp in resolvers]
+    for first, resolvers in VersionedResolver(version=(1, 2)).versioned_resolver.items()
+}
+_ANY_FIRST = _RESOLVERS.get(None, [])
+# Plain scalars starting with any other character are strings.
+_RESOLVED_FIRST: frozenset[str] | None = (
+    None if _ANY_FIRST else frozenset(f for f in _RESOLVERS if f is not None)
+)
+_CONSTRUCTOR = YAML(typ="safe", pure=True).constructor
+_CONSTRUCTORS = {
+    "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
+    "tag:yaml.org,2002:bool": _CONSTRUCTOR.construct_yaml_bool,
+    "tag:yaml.org,2002:int": _CONSTRUCTOR.construct_yaml_int,
+    "tag:yaml.org,2002:float": _CONSTRUCTOR.construct_yaml_float,
+    "tag:yaml.org,2002:timestamp": _CONSTRUCTOR.construct_yaml_timestamp,
+}
+_SCALARS: dict[str, Any] = {}  # plain scalar text -> its value, for the texts that are not strings
+_MAX_SCALARS = 4096
+
+
+class _FallbackError(Exception):
+    pass
+
+
+class _Composer(CParser):  # type: ignore[misc]
+    """libyaml's composer with markers instead of resolved tags: explicit tags keep their own."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _QUOTED
+        return _MAP if kind is MappingNode else _SEQ
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+
+def _read_fast(chunk: str, start: int) -> RawDocument | None:
+    """The section's document, ``None`` when it is empty; raises when it needs ruamel's loader."""
+    if _too_deep(chunk) or chunk[:1] == "%" or "\n%" in chunk:  # %YAML may change how scalars resolve
+        raise _FallbackError
+    composer = _Composer(chunk)
+    try:
+        node = composer.get_single_node()
+    finally:
+        composer.dispose()
+    if node is None:
+        return None
+    lines: dict[FieldPath, int] = {}
+    data = _build(node, (), lines, start + 1)
+    if data is None:  # an empty document
+        return None
+    return RawDocument(int(node.start_mark.line) + start + 1, data, lines)
+
+
+def _build(node: Node, path: FieldPath, lines: dict[FieldPath, int], base: int) -> Any:
+    """Plain data of ``node``; records the line (``base`` + 0-based section line) of each key and item."""
+    tag = node.ctag
+    if tag is _PLAIN:
+        text = node.value
+        if _RESOLVED_FIRST is not None and text[:1] not in _RESOLVED_FIRST:
+            return text
+        return _plain_scalar(text)
+    if tag is _QUOTED:
+        return node.value
+    if tag is _MAP:
+        data: dict[str, Any] = {}
+        other_keys: list[Any] = []
+        for key_node, value_node in node.value:
+            key_tag = key_node.ctag
+            if key_tag is _QUOTED:
+                key = key_node.value
+            elif key_tag is _PLAIN:
+                key = key_node.value
+                if _RESOLVED_FIRST is None or key[:1] in _RESOLVED_FIRST:
+                    key = _plain_scalar(key)
+                    if type(key) is not str:  # 1, 1.0 and true are one key to ruamel: a duplicate
+                        if key in other_keys:
+                            raise _FallbackError
+                        other_keys.append(key)
+                        key = str(key)
+            else:
+                raise _FallbackError
+            if key in data:
+                raise _FallbackError
+            child = (*path, key_node.value)
+            lines[child] = key_node.start_mark.line + base
+            value_tag = value_node.ctag  # strings inline: most nodes are strings
+            if value_tag is _QUOTED or (
+                value_tag is _PLAIN
+                and _RESOLVED_FIRST is not None
+                and value_node.value[:1] not in _RESOLVED_FIRST
+            ):
+                data[key] = value_node.value
+            else:
+                data[key] = _build(value_node, child, lines, base)
+        return data
+    if tag is _SEQ:
+        items = []
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + base
+            items.append(_build(item, child, lines, base))
+        return items
+    raise _FallbackError  # an explicit tag
+
+
+def _plain_scalar(text: str) -> Any:
+    """A plain scalar's value, exactly as ruamel's safe loader resolves and constructs it."""
+    value = _SCALARS.get(text, _MISSING)
+    if value is not _MISSING:
+        return value
+    resolvers = _RESOLVERS.get(text[:1], []) + _ANY_FIRST
+    tag = next((tag for tag, regexp in resolvers if regexp.match(text)), None)
+    if tag is None:
+        return text
+    construct = _CONSTRUCTORS.get(tag)
+    if construct is None:  # a merge key, "=" and the like
+        raise _FallbackError
+    value = _to_plain(construct(ScalarNode(tag, text, None, None)))
+    if len(_SCALARS) >= _MAX_SCALARS:
+        _SCALARS.clear()
+    _SCALARS[text] = value
+    return value
