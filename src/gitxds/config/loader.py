@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import gc
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from gitxds.config.pydantic_errors import describe_value, issue_from_error
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
 from gitxds.config.yamlread import FieldPath, RawDocument, format_path, has_child, node_at, read_documents
 from gitxds.errors import Diagnostic, Reason
+from gitxds.gcpause import collector_paused
 
 __all__ = ["config_files", "load_directory", "merge_files", "parse_file"]
 
@@ -48,7 +47,7 @@ def parse_file(relpath: str, text: str) -> FileResult:
 def load_directory(root: Path) -> LoadedConfig:
     """Parse every config file under ``root``, then check names across files."""
     results = []
-    with _collector_paused():
+    with collector_paused():
         for relpath in config_files(root):
             try:
                 text = (root / relpath).read_text(encoding="utf-8")
@@ -59,20 +58,6 @@ def load_directory(root: Path) -> LoadedConfig:
                 continue
             results.append(parse_file(relpath, text))
         return merge_files(results)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading allocates many small objects and frees nearly all of them by reference counting; the
-    cyclic collector's repeated passes over the growing heap cost more than the loading itself."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def config_files(root: Path) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gitxds import ir
 from gitxds.errors import Diagnostic, Reason
+from gitxds.gcpause import collector_paused
 from gitxds.gitops.envoy_check import validate_bootstrap
 from gitxds.gitops.gitcmd import work_tree_root
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
@@ -89,7 +90,7 @@ class Reconciler:
         detected = self._clock() if detected_at is None else detected_at
         async with self._lock:
             started = self._clock()
-            candidate = await asyncio.to_thread(self._build)
+            candidate = await asyncio.to_thread(self._build_with_collector_paused)
             problems = candidate.problems
             if not problems and self.envoy:
                 problems = await self._envoy_check(candidate.outcome.compiled.model)
@@ -100,6 +101,10 @@ class Reconciler:
             else:
                 self._publish(candidate, attempt, detected)
             return attempt
+
+    def _build_with_collector_paused(self) -> _Candidate:
+        with collector_paused():
+            return self._build()
 
     def _build(self) -> _Candidate:
         outcome = self._loader.load()
