@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,10 +15,8 @@ class GitError(GitxdsError):
     """A git command failed; the message carries git's own stderr (credentials stripped)."""
 
 
-def _redact_url_credentials(text: str) -> str:
-    # https://user:token@host/... must never reach a log line.
-    import re
-
+def redact_url_credentials(text: str) -> str:
+    """``https://user:token@host/...`` -> ``https://<redacted>@host/...``: never in a log line."""
     return re.sub(r"(\w+://)[^/@\s]+@", r"\1<redacted>@", text)
 
 
@@ -32,7 +32,7 @@ def run_git(cwd: Path, *args: str, timeout: float = 60.0) -> str:
         env=_git_env(),
     )
     if proc.returncode != 0:
-        raise GitError(_redact_url_credentials(f"git {args[0]} failed: {proc.stderr.strip()}"))
+        raise GitError(redact_url_credentials(f"git {args[0]} failed: {proc.stderr.strip()}"))
     return proc.stdout.strip()
 
 
@@ -53,13 +53,11 @@ async def run_git_async(cwd: Path, *args: str, timeout: float = 120.0) -> str:
         await proc.wait()
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from None
     if proc.returncode != 0:
-        raise GitError(_redact_url_credentials(f"git {args[0]} failed: {err.decode().strip()}"))
+        raise GitError(redact_url_credentials(f"git {args[0]} failed: {err.decode().strip()}"))
     return out.decode().strip()
 
 
 def _git_env() -> dict[str, str]:
-    import os
-
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # never hang waiting for a password
     env.setdefault("LC_ALL", "C")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import difflib
 import enum
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from ruamel.yaml import YAML
 
 from gitxds import typeurls
+from gitxds.translators.xds.documents import document_for
+from gitxds.xds.cache import resource_name
 
 
 class ChangeKind(enum.StrEnum):
@@ -36,27 +38,21 @@ class ResourceChange:
 Resources = Mapping[str, Sequence[Message]]  # type URL -> resources, as the translator returns them
 
 
-def resource_name(message: Message) -> str:
-    name: str = getattr(message, "name", "") or getattr(message, "cluster_name", "")
-    return name
-
-
 def _to_yaml(message: Message) -> str:
-    import io
-
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """The resource as ``gitxds render`` shows it, so a diff reads like the rendered config."""
     out = io.StringIO()
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.dump(data, out)
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.dump(document_for(message), out)
     return out.getvalue()
 
 
 def diff_gateway(gateway: str, base: Resources, head: Resources) -> list[ResourceChange]:
     changes: list[ResourceChange] = []
     for type_url in typeurls.PUSH_ORDER:
-        old = {resource_name(m): m for m in base.get(type_url, ())}
-        new = {resource_name(m): m for m in head.get(type_url, ())}
+        old = {resource_name(type_url, m): m for m in base.get(type_url, ())}
+        new = {resource_name(type_url, m): m for m in head.get(type_url, ())}
         for name in sorted(old.keys() | new.keys()):
             before, after = old.get(name), new.get(name)
             if before is not None and after is not None and before == after:

@@ -16,7 +16,7 @@ from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
 from gitxds.gitops.admin import AdminServer
 from gitxds.gitops.discovered import DiscoveredEndpoints
 from gitxds.gitops.envoy_check import find_envoy
-from gitxds.gitops.gitcmd import GitError
+from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.secrets import SecretStore
@@ -223,7 +223,11 @@ class GitxdsService:
     def status(self) -> dict[str, Any]:
         config = self.reconciler.status.to_json()
         if self.git is not None:
-            config["git"] = {"url": _safe_url(self.git.url), "branch": self.git.branch, "head": self.git.head}
+            config["git"] = {
+                "url": redact_url_credentials(self.git.url),
+                "branch": self.git.branch,
+                "head": self.git.head,
+            }
             config["git"]["last_error"] = self.git.last_error
         proxies = [self._proxy_json(p) for p in self.xds.proxies()]
         return {"config": config, "proxies": proxies, "kubernetes": self.discovered.status()}
@@ -282,9 +286,3 @@ class GitxdsService:
             "version": attempt.version,
             "diagnostics": [diagnostic_json(d) for d in attempt.diagnostics],
         }
-
-
-def _safe_url(url: str) -> str:
-    from gitxds.gitops.gitcmd import _redact_url_credentials
-
-    return _redact_url_credentials(url)
