@@ -12,6 +12,10 @@ counters (windows counted from the service's start), limits read (or ``load``-ed
 ``gitxds export ratelimit`` files (the envoyproxy/ratelimit YAML format:
 ``domain``, ``descriptors`` of ``key`` / optional ``value`` / ``rate_limit`` / nested ``descriptors``;
 a descriptor without ``value`` gives every distinct value its own counter).
+
+``TraceCollector()``: an OTLP/gRPC trace receiver
+(``opentelemetry.proto.collector.trace.v1.TraceService``); ``.spans`` lists every span received as a
+``ReceivedSpan(trace_id, span_id, service, attributes)``, ids in lower-case hex.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +32,8 @@ import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from ruamel.yaml import YAML
 
 from gitxds.demo.authz_server import ApiKeyAuthorizer
@@ -198,3 +205,58 @@ class RateLimitService(GrpcServiceThread):
     @property
     def calls(self) -> int:
         return int(self.limiter.calls)
+
+
+# ---------------------------------------------------------------------------------------------------
+# OTLP trace receiver
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    trace_id: str
+    span_id: str
+    service: str  # the resource's service.name
+    attributes: dict[str, str]
+
+
+def _text(value: AnyValue) -> str:
+    kind = value.WhichOneof("value")
+    return "" if kind is None else str(getattr(value, kind))
+
+
+class _TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self.exports = 0
+
+    async def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        self.exports += 1
+        for resource_spans in request.resource_spans:
+            resource = {a.key: _text(a.value) for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                self.spans += [
+                    ReceivedSpan(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        service=resource.get("service.name", ""),
+                        attributes={a.key: _text(a.value) for a in span.attributes},
+                    )
+                    for span in scope_spans.spans
+                ]
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class TraceCollector(GrpcServiceThread):
+    """Receives the spans Envoy exports over OTLP/gRPC."""
+
+    def __init__(self) -> None:
+        self.receiver = _TraceReceiver()
+        super().__init__(
+            lambda server: trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self.receiver, server)
+        )
+
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        return list(self.receiver.spans)

@@ -159,7 +159,22 @@ TELEMETRY: dict[str, Any] = _object(
                 providers=_PROVIDERS, disabled={"type": "boolean"}, filter=_object(expression=_string())
             ),
         },
-        tracing={"type": "array"},
+        tracing={
+            "type": "array",
+            "items": _object(
+                providers=_PROVIDERS,
+                randomSamplingPercentage={"type": "number"},
+                disableSpanReporting={"type": "boolean"},
+                customTags={
+                    "type": "object",
+                    "additionalProperties": _object(
+                        literal=_object(value=_string()),
+                        environment=_object(name=_string(), defaultValue=_string()),
+                        header=_object(name=_string(), defaultValue=_string()),
+                    ),
+                },
+            ),
+        },
         metrics={"type": "array"},
     ),
     status={"type": "object", "x-kubernetes-preserve-unknown-fields": True},

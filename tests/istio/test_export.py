@@ -125,7 +125,7 @@ def test_access_logs_become_telemetry_on_the_gateway_pods() -> None:
     model = chat_model()
     text_log = dataclasses.replace(model.gateways[0], access_log=ir.AccessLogFormat.TEXT)
     result = export(dataclasses.replace(model, gateways=(text_log,)))
-    spec = _one(result, "Telemetry", "gitxds-access-log-edge")["spec"]
+    spec = _one(result, "Telemetry", "gitxds-telemetry-edge")["spec"]
     assert spec == {
         "selector": {"matchLabels": {"istio": "ingressgateway"}},
         "accessLogging": [{"providers": [{"name": "envoy"}]}],
@@ -134,9 +134,9 @@ def test_access_logs_become_telemetry_on_the_gateway_pods() -> None:
 
     json_log = dataclasses.replace(text_log, access_log=ir.AccessLogFormat.JSON)
     result = export(dataclasses.replace(model, gateways=(json_log,)))
-    provider = _one(result, "Telemetry", "gitxds-access-log-edge")["spec"]["accessLogging"][0]["providers"][
-        0
-    ]["name"]
+    provider = _one(result, "Telemetry", "gitxds-telemetry-edge")["spec"]["accessLogging"][0]["providers"][0][
+        "name"
+    ]
     [entry] = result.mesh_config["extensionProviders"]
     assert entry["name"] == provider
     assert entry["envoyFileAccessLog"]["logFormat"]["labels"]["status"] == "%RESPONSE_CODE%"

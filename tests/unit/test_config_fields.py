@@ -25,6 +25,21 @@ RATE = "  key: {header: x-api-key}\n  limits: {default: 10/minute}\n"
 CASES = [
     # metadata
     ("Backend", ENDPOINTS, "Bad_Name", Reason.INVALID_NAME, "metadata.name"),
+    # Gateway tracing: the service name is bounded (253 characters), the sampling a percentage
+    (
+        "Gateway",
+        GATEWAY + "  tracing:\n    collector: otel\n    serviceName: " + "s" * 254 + " #!\n",
+        "x",
+        Reason.INVALID_NAME,
+        "spec.tracing.serviceName",
+    ),
+    (
+        "Gateway",
+        GATEWAY + "  tracing:\n    collector: otel\n    samplingPercent: -1 #!\n",
+        "x",
+        Reason.INVALID_VALUE,
+        "spec.tracing.samplingPercent",
+    ),
     # Gateway
     (
         "Gateway",

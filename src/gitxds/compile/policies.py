@@ -6,6 +6,7 @@ from gitxds import ir
 from gitxds.compile.references import References
 from gitxds.config import Document
 from gitxds.config.schema import AuthPolicyObject, GatewayObject, RateLimitPolicyObject
+from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic
 
 __all__ = ["compile_auth_policy", "compile_gateway", "compile_rate_limit_policy"]
@@ -61,11 +62,13 @@ def compile_gateway(document: Document, refs: References) -> tuple[ir.Gateway | 
     obj = document.obj
     assert isinstance(obj, GatewayObject)
     spec = obj.spec
-    wanted = []
+    wanted: list[tuple[FieldPath, str, str]] = []
     if spec.auth is not None:
         wanted.append((("spec", "auth"), "AuthPolicy", spec.auth))
     if spec.rate_limit is not None:
         wanted.append((("spec", "rateLimit"), "RateLimitPolicy", spec.rate_limit))
+    if spec.tracing is not None:
+        wanted.append((("spec", "tracing", "collector"), "Backend", spec.tracing.collector))
     problems = refs.check_all(document, wanted)
     if problems:
         return None, problems
@@ -85,5 +88,17 @@ def compile_gateway(document: Document, refs: References) -> tuple[ir.Gateway | 
         access_log=ir.AccessLogFormat(spec.access_log.format) if spec.access_log is not None else None,
         auth=spec.auth,
         rate_limit=spec.rate_limit,
+        tracing=_tracing(obj),
     )
     return gateway, []
+
+
+def _tracing(obj: GatewayObject) -> ir.Tracing | None:
+    tracing = obj.spec.tracing
+    if tracing is None:
+        return None
+    return ir.Tracing(
+        collector=tracing.collector,
+        sampling_percent=tracing.sampling_percent,
+        service_name=tracing.service_name or obj.metadata.name,
+    )

@@ -18,11 +18,13 @@ from gitxds.config.types import (
     Hostname,
     IpAddress,
     Name,
+    Percent,
     Port,
     PositiveDuration,
     Rate,
     Ref,
     SecretName,
+    ServiceName,
     http_path,
 )
 
@@ -75,10 +77,17 @@ class AccessLog(Model):
     format: Literal["text", "json"] = "text"
 
 
+class Tracing(Model):
+    collector: Ref  # a Backend speaking OTLP over gRPC
+    sampling_percent: Percent = 100.0
+    service_name: ServiceName | None = None  # default: the gateway's name
+
+
 class GatewaySpec(Model):
     proxies: ProxySelector
     listeners: list[Listener]
     access_log: AccessLog | None = None
+    tracing: Tracing | None = None
     auth: Ref | None = None
     rate_limit: Ref | None = None
 

@@ -31,6 +31,7 @@ __all__ = [
     "Ref",
     "Regex",
     "SecretName",
+    "ServiceName",
     "http_path",
 ]
 
@@ -38,6 +39,7 @@ UINT32_MAX = 2**32 - 1  # Envoy stores counts and weights as uint32
 
 _SECRET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # one entry of the secret store directory
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,252}")  # an OpenTelemetry service.name
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -136,6 +138,17 @@ def _secret_name(value: str) -> str:
     return value
 
 
+def _service_name(value: str) -> str:
+    if not _SERVICE_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_name",
+            '"{name}" is not a service name: 1-253 letters, digits, ".", "_", "/" and "-", '
+            "starting with a letter or digit",
+            {"name": value[:64]},
+        )
+    return value
+
+
 def _ref(value: str) -> str:
     if not value:
         raise PydanticCustomError("invalid_value", "a name must not be empty")
@@ -161,6 +174,7 @@ Ref = Annotated[str, AfterValidator(_ref)]
 SecretName = Annotated[
     str, AfterValidator(_secret_name)
 ]  # a reference to another object; resolved by compile
+ServiceName = Annotated[str, AfterValidator(_service_name)]
 Port = Annotated[int, AfterValidator(_port)]
 Duration = Annotated[int, BeforeValidator(_duration)]  # milliseconds
 PositiveDuration = Annotated[int, BeforeValidator(_duration), AfterValidator(_positive)]

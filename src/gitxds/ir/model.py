@@ -51,6 +51,7 @@ __all__ = [
     "SecretRef",
     "StaticEndpoints",
     "Streaming",
+    "Tracing",
     "UpstreamTls",
     "WeightedBackend",
 ]
@@ -381,11 +382,25 @@ class AccessLogFormat(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Tracing:
+    """Every request through the gateway as an OpenTelemetry span, exported over OTLP/gRPC.
+
+    ``sampling_percent`` is head sampling for requests without a trace; a request whose
+    ``traceparent`` is sampled is always traced.
+    """
+
+    collector: str  # a Backend speaking OTLP over gRPC
+    sampling_percent: float
+    service_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Gateway:
     name: str
     proxies: ProxySelector
     listeners: tuple[Listener, ...]
     access_log: AccessLogFormat | None = None
+    tracing: Tracing | None = None
     auth: str | None = None  # default AuthPolicy for rules that name none
     rate_limit: str | None = None  # default RateLimitPolicy for rules that name none
 

@@ -13,7 +13,7 @@ from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
 from gitxds.translators.istio.hosts import BackendGroup, Placement, group_backends
 from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter
 from gitxds.translators.istio.routepatches import health_check_filter, streaming_filter
-from gitxds.translators.istio.telemetry import access_log_provider, telemetry
+from gitxds.translators.istio.telemetry import access_log_provider, telemetry, tracing_provider
 from gitxds.translators.istio.values import Document
 from gitxds.translators.istio.virtualservice import http_route_name, virtual_service
 
@@ -71,11 +71,13 @@ def export(
         model, rate_uses, namespace=namespace, selector=selector, placements=placements, findings=findings
     )
     documents += _route_and_cluster_patches(model, groups, namespace, selector)
-    logged = [gw for gw in model.gateways if gw.access_log is not None]
-    documents += [telemetry(gw, namespace, selector, findings) for gw in logged]
+    observed = [gw for gw in model.gateways if gw.access_log is not None or gw.tracing is not None]
+    documents += [telemetry(gw, namespace, selector, findings) for gw in observed]
     providers = _extension_providers(model, auth_uses, placements, findings)
-    if any(gw.access_log is ir.AccessLogFormat.JSON for gw in logged):
+    if any(gw.access_log is ir.AccessLogFormat.JSON for gw in observed):
         providers.append(access_log_provider())
+    collectors = sorted({gw.tracing.collector for gw in observed if gw.tracing is not None})
+    providers += [tracing_provider(name, placements[name]) for name in collectors]
     return ExportResult(
         documents=sorted(documents, key=_document_order),
         findings=findings.sorted(),

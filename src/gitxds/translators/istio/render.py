@@ -37,8 +37,9 @@ def render_yaml(result: ExportResult) -> str:
     if result.mesh_config:
         fragment = _dump([result.mesh_config])
         header += (
-            "# The documents below name extension providers (authorization, access logs); add them to\n"
-            "# meshConfig (for example under spec.meshConfig of the IstioOperator or the istio ConfigMap):\n"
+            "# The documents below name extension providers (authorization, access logs, tracing); add\n"
+            "# them to meshConfig (for example under spec.meshConfig of the IstioOperator or the istio\n"
+            "# ConfigMap):\n"
         )
         header += "".join(f"#   {line}\n" for line in fragment.splitlines())
     if not result.documents:

@@ -59,9 +59,13 @@ class FilterPlan:
     fault: bool = False
     auth_policies: tuple[ir.AuthPolicy, ...] = ()
     rate_limit_policies: tuple[ir.RateLimitPolicy, ...] = ()
+    tracing: bool = False  # routes carry span attributes
+
+    def rate_limit_policy(self, name: str | None) -> ir.RateLimitPolicy | None:
+        return next((policy for policy in self.rate_limit_policies if policy.name == name), None)
 
 
-def filter_plan_for(model: ir.Model, rules: Iterable[ir.Rule]) -> FilterPlan:
+def filter_plan_for(model: ir.Model, rules: Iterable[ir.Rule], *, tracing: bool = False) -> FilterPlan:
     rules = tuple(rules)
     auth = sorted({rule.auth for rule in rules if rule.auth is not None})
     rate_limits = sorted({rule.rate_limit for rule in rules if rule.rate_limit is not None})
@@ -69,6 +73,7 @@ def filter_plan_for(model: ir.Model, rules: Iterable[ir.Rule]) -> FilterPlan:
         fault=any(rule.fault is not None for rule in rules),
         auth_policies=tuple(model.auth_policy(name) for name in auth),
         rate_limit_policies=tuple(model.rate_limit_policy(name) for name in rate_limits),
+        tracing=tracing,
     )
 
 

@@ -66,12 +66,14 @@ def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] 
     the_gateway = model.gateway(gateway)
     routes = model.routes_for(gateway)
     rules = [rule for route in routes for rule in route.rules]
-    plan = filter_plan_for(model, rules)
+    plan = filter_plan_for(model, rules, tracing=the_gateway.tracing is not None)
     routes_by_rule = {
         rule.name: routes_for(rule, plan, hash_headers_for(model, rule), secret_values) for rule in rules
     }
     virtual_hosts = virtual_hosts_for(routes, routes_by_rule)
     grpc_services = grpc_service_backends(model, rules)
+    if the_gateway.tracing is not None:
+        grpc_services.add(the_gateway.tracing.collector)
     backends = [model.backend(name) for name in sorted(routed_backends(rules) | grpc_services)]
     fallbacks = {(b.backend, fallback_of(b.backend, rule.fallback)) for rule in rules for b in rule.backends}
     fallbacks = {(primary, fallback) for primary, fallback in fallbacks if fallback}

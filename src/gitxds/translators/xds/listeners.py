@@ -22,6 +22,7 @@ from gitxds import ir
 from gitxds.translators.xds._proto import ads_config_source, packed
 from gitxds.translators.xds.endpoints import socket_address_for
 from gitxds.translators.xds.filters import FilterPlan, http_filters_for
+from gitxds.translators.xds.tracing import connection_manager_tracing_for
 
 __all__ = [
     "JSON_ACCESS_LOG_FIELDS",
@@ -116,6 +117,8 @@ def listener_for(gateway: ir.Gateway, listener: ir.Listener, plan: FilterPlan) -
         http_filters_for(plan),
         gateway.access_log,
     )
+    if gateway.tracing is not None:
+        manager.tracing.CopyFrom(connection_manager_tracing_for(gateway.name, gateway.tracing))
     chain = FilterChain(filters=[Filter(name=HTTP_CONNECTION_MANAGER, typed_config=packed(manager))])
     if listener.protocol is ir.ListenerProtocol.HTTPS:
         assert listener.tls_secret is not None

@@ -34,6 +34,7 @@ from gitxds.translators.xds.endpoints import BACKEND_METADATA_KEY, METADATA_NAME
 from gitxds.translators.xds.filters import FilterPlan, per_route_filter_configs_for
 from gitxds.translators.xds.headers import header_value_options_for
 from gitxds.translators.xds.secrets import SecretValues
+from gitxds.translators.xds.tracing import requested_model_source, route_tracing_for
 
 __all__ = [
     "ANY_HOST",
@@ -167,6 +168,9 @@ def routes_for(
     template = Route(route=route_action_for(rule, hash_headers))
     for filter_name, config in per_route_filter_configs_for(rule, plan).items():
         template.typed_per_filter_config[filter_name].CopyFrom(config)
+    if plan.tracing:
+        rate_limit = plan.rate_limit_policy(rule.rate_limit)
+        template.tracing.CopyFrom(route_tracing_for(rule, rate_limit, requested_model_source(rule)))
     if rule.request_headers:
         template.request_headers_to_add.extend(header_value_options_for(rule.request_headers, secrets))
         template.request_headers_to_remove.extend(rule.request_headers.remove)
