@@ -35,6 +35,7 @@ class Reason(enum.StrEnum):
     UNKNOWN_GATEWAY = "UnknownGateway"
     UNKNOWN_RATE_LIMIT_POLICY = "UnknownRateLimitPolicy"
     UNKNOWN_AUTH_POLICY = "UnknownAuthPolicy"
+    UNKNOWN_ROUTE = "UnknownRoute"
     NEGATIVE_WEIGHT = "NegativeWeight"
     ALL_WEIGHTS_ZERO = "AllWeightsZero"
     DUPLICATE_LISTENER_PORT = "DuplicateListenerPort"

@@ -12,6 +12,7 @@ from gitxds.compile.conflicts import duplicate_matches, duplicate_proxies
 from gitxds.compile.policies import compile_auth_policy, compile_gateway, compile_rate_limit_policy
 from gitxds.compile.references import References
 from gitxds.compile.result import CompileResult, Dropped
+from gitxds.compile.rollout import compile_rollout_policy, routes_in_two_policies
 from gitxds.compile.routes import compile_route
 from gitxds.config import Document, LoadedConfig, Rejected, load_directory
 from gitxds.config.schema import KINDS, BackendObject
@@ -20,7 +21,7 @@ from gitxds.errors import Diagnostic
 __all__ = ["compile_directory", "compile_documents", "compile_loaded"]
 
 T = TypeVar("T")
-N = TypeVar("N", ir.Gateway, ir.Route)
+N = TypeVar("N", ir.Gateway, ir.Route, ir.RolloutPolicy)
 Compiler = Callable[[Document, References], tuple[T | None, list[Diagnostic]]]
 ConflictFinder = Callable[[list[tuple[Document, N]]], dict[str, list[Diagnostic]]]
 
@@ -48,12 +49,16 @@ def compile_documents(documents: Iterable[Document], rejected: Iterable[Rejected
     gateway_by_name = {gateway.name: gateway for _, gateway in gateways}
     routes = run.compile_kind("Route", lambda document, refs: compile_route(document, refs, gateway_by_name))
     routes = run.without_conflicts("Route", routes, duplicate_matches)
+    rollouts = run.without_conflicts(
+        "RolloutPolicy", run.compile_kind("RolloutPolicy", compile_rollout_policy), routes_in_two_policies
+    )
     model = ir.Model(
         gateways=_values(gateways),
         backends=_values(backends),
         routes=_values(routes),
         rate_limit_policies=_values(rate_limits),
         auth_policies=_values(auths),
+        rollout_policies=_values(rollouts),
     )
     ordered = sorted(run.diagnostics, key=Diagnostic.sort_key)
     dropped = sorted(run.dropped, key=lambda d: (d.kind, d.name, d.file))

@@ -16,6 +16,7 @@ _UNKNOWN_REASONS = {
     "Gateway": Reason.UNKNOWN_GATEWAY,
     "RateLimitPolicy": Reason.UNKNOWN_RATE_LIMIT_POLICY,
     "AuthPolicy": Reason.UNKNOWN_AUTH_POLICY,
+    "Route": Reason.UNKNOWN_ROUTE,
 }
 _MAX_LISTED = 10
 

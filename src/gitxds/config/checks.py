@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gitxds.config.checks_headers import check_header_ops
+from gitxds.config.checks_rollout import check_rollout_policy
 from gitxds.config.checks_route import check_route
 from gitxds.config.document import Issue
 from gitxds.config.schema import (
@@ -13,6 +14,7 @@ from gitxds.config.schema import (
     ConfigObject,
     GatewayObject,
     RateLimitPolicyObject,
+    RolloutPolicyObject,
     RouteObject,
     StaticEndpoint,
 )
@@ -33,6 +35,8 @@ def check_document(obj: ConfigObject) -> list[Issue]:
         return list(check_route(obj))
     if isinstance(obj, RateLimitPolicyObject):
         return list(_check_rate_limit_policy(obj))
+    if isinstance(obj, RolloutPolicyObject):
+        return list(check_rollout_policy(obj))
     return list(_check_reserved_name(obj))
 
 

@@ -30,6 +30,13 @@ _DURATION: JsonSchemaValue = {
     "pattern": DURATION_PATTERN,
     "description": "a number and a unit: 250ms, 30s, 1.5s, 5m, 1h, or a sum such as 1m30s",
 }
+_SHARE: JsonSchemaValue = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?%$"},
+        {"type": "number", "minimum": 0, "maximum": 100},
+    ],
+    "description": "a share of requests in percent: 99%, 0.5% (or a bare number of percent)",
+}
 _RATE: JsonSchemaValue = {
     "type": "string",
     "pattern": RATE_PATTERN,
@@ -43,6 +50,8 @@ class _ConfigSchemaGenerator(GenerateJsonSchema):
     def function_before_schema(self, schema: core_schema.BeforeValidatorFunctionSchema) -> JsonSchemaValue:
         if _function_of(schema) is types._duration:
             return dict(_DURATION)
+        if _function_of(schema) is types._share:
+            return dict(_SHARE)
         return super().function_before_schema(schema)
 
     def function_plain_schema(self, schema: core_schema.PlainValidatorFunctionSchema) -> JsonSchemaValue:
@@ -57,7 +66,7 @@ class _ConfigSchemaGenerator(GenerateJsonSchema):
             return {**inner, "minimum": 1, "maximum": 65535}
         if function is types._name:
             return {**inner, "pattern": NAME_PATTERN}
-        if function is types._percent:
+        if function is types._percent and "anyOf" not in inner:
             return {**inner, "minimum": 0, "maximum": 100}
         return inner
 
@@ -86,7 +95,7 @@ def _without_titles(node: Any) -> Any:
 
 
 def config_json_schema() -> dict[str, Any]:
-    """The schema of one config document (Gateway, Backend, Route, RateLimitPolicy or AuthPolicy)."""
+    """The schema of one config document of any kind (Gateway, Backend, Route, ..., RolloutPolicy)."""
     adapter: TypeAdapter[Any] = TypeAdapter(Annotated[ConfigObject, Field(discriminator="kind")])
     body = _without_titles(adapter.json_schema(by_alias=True, schema_generator=_ConfigSchemaGenerator))
     return {

@@ -1,4 +1,4 @@
-"""The user-facing schema for Gateway, Backend, RateLimitPolicy and AuthPolicy (Route: schema_route).
+"""The user-facing schema of every kind (Route: schema_route, RolloutPolicy: schema_rollout).
 
 Field names are snake_case here and camelCase in YAML. Cross-field rules (exactly one endpoint
 source, HTTPS needs tls, ...) live in :mod:`gitxds.config.checks` so every violation is reported.
@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from gitxds.config.base import HeaderOps, Model
+from gitxds.config.schema_rollout import RolloutPolicySpec
 from gitxds.config.schema_route import RouteSpec
 from gitxds.config.types import (
     UINT32_MAX,
@@ -41,6 +42,7 @@ __all__ = [
     "Metadata",
     "RateLimitPolicyObject",
     "RateLimitPolicySpec",
+    "RolloutPolicyObject",
     "RouteObject",
 ]
 
@@ -233,7 +235,21 @@ class AuthPolicyObject(Model):
     spec: AuthPolicySpec
 
 
-ConfigObject = GatewayObject | BackendObject | RouteObject | RateLimitPolicyObject | AuthPolicyObject
+class RolloutPolicyObject(Model):
+    api_version: Literal["gitxds.dev/v1alpha1"]
+    kind: Literal["RolloutPolicy"]
+    metadata: Metadata
+    spec: RolloutPolicySpec
+
+
+ConfigObject = (
+    GatewayObject
+    | BackendObject
+    | RouteObject
+    | RateLimitPolicyObject
+    | AuthPolicyObject
+    | RolloutPolicyObject
+)
 
 KINDS: dict[str, type[ConfigObject]] = {
     "Gateway": GatewayObject,
@@ -241,4 +257,5 @@ KINDS: dict[str, type[ConfigObject]] = {
     "Route": RouteObject,
     "RateLimitPolicy": RateLimitPolicyObject,
     "AuthPolicy": AuthPolicyObject,
+    "RolloutPolicy": RolloutPolicyObject,
 }

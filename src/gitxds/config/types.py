@@ -32,6 +32,7 @@ __all__ = [
     "Regex",
     "SecretName",
     "ServiceName",
+    "Share",
     "http_path",
 ]
 
@@ -169,6 +170,22 @@ def _percent(value: float) -> float:
     return float(value)
 
 
+def _share(value: Any) -> float:
+    """A share of requests written ``"99%"`` (or a bare number of percent)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("invalid_type", "a share is written like 99% or 0.5%")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.endswith("%"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            pass
+    raise PydanticCustomError(
+        "invalid_value", "a share is written like 99% or 0.5% (got {value})", {"value": value}
+    )
+
+
 Name = Annotated[str, AfterValidator(_name)]
 Ref = Annotated[str, AfterValidator(_ref)]
 SecretName = Annotated[
@@ -184,3 +201,4 @@ HeaderName = Annotated[str, AfterValidator(_header_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
 Percent = Annotated[float, AfterValidator(_percent)]
+Share = Annotated[float, BeforeValidator(_share), AfterValidator(_percent)]  # "99%", "0.5%" or 99

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from gitxds.ir.rollout import RolloutPolicy
+
 __all__ = [
     "AccessLogFormat",
     "AuthPolicy",
@@ -418,6 +420,7 @@ class Model:
     routes: tuple[Route, ...] = ()
     rate_limit_policies: tuple[RateLimitPolicy, ...] = ()
     auth_policies: tuple[AuthPolicy, ...] = ()
+    rollout_policies: tuple[RolloutPolicy, ...] = ()
 
     @cached_property
     def _backends_by_name(self) -> dict[str, Backend]:
@@ -434,6 +437,10 @@ class Model:
 
     def auth_policy(self, name: str) -> AuthPolicy:
         return next(p for p in self.auth_policies if p.name == name)
+
+    def rollout_policy_for(self, route: str) -> RolloutPolicy | None:
+        """The policy that covers ``route`` (compile lets at most one cover it)."""
+        return next((p for p in self.rollout_policies if route in p.routes), None)
 
     def routes_for(self, gateway: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if gateway in r.gateways)

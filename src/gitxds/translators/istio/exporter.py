@@ -74,6 +74,7 @@ def export(
     observed = [gw for gw in model.gateways if gw.access_log is not None or gw.tracing is not None]
     documents += [telemetry(gw, namespace, selector, findings) for gw in observed]
     providers = _extension_providers(model, auth_uses, placements, findings)
+    _rollout_findings(model, findings)
     if any(gw.access_log is ir.AccessLogFormat.JSON for gw in observed):
         providers.append(access_log_provider())
     collectors = sorted({gw.tracing.collector for gw in observed if gw.tracing is not None})
@@ -83,6 +84,18 @@ def export(
         findings=findings.sorted(),
         mesh_config={"extensionProviders": providers} if providers else {},
     )
+
+
+def _rollout_findings(model: ir.Model, findings: Findings) -> None:
+    for policy in model.rollout_policies:
+        findings.warn(
+            "RolloutPolicy",
+            policy.name,
+            "spec",
+            FindingReason.NO_ISTIO_EQUIVALENT,
+            "Istio serves the weights Git declares at once; the steps, analysis and "
+            f"onFailure: {policy.on_failure} are run by gitxds serve only",
+        )
 
 
 def _route_and_cluster_patches(
