@@ -1,0 +1,124 @@
+"""Rollouts of a whole config: started, carried on or ended by each new Git version, and applied.
+
+``plan`` decides what a new config version means for every covered rule (see the table in
+docs/config.md); ``tick`` moves the rollouts on with the clock; ``served_model`` is the model the
+proxies get: Git's model with each rolling rule's backends blended. All three are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gitxds import ir
+from gitxds.rollout.split import Split, blend, new_backends, split_of
+from gitxds.rollout.state import Judge, Phase, RuleRollout, advance
+
+__all__ = ["Rollouts", "covered_rules", "plan", "served_model", "tick"]
+
+
+@dataclass(frozen=True)
+class Rollouts:
+    """Everything a restart or another replica needs to serve the same step."""
+
+    declared: Mapping[str, Split] = field(default_factory=dict)  # rule -> split of the last version
+    rollouts: Mapping[str, RuleRollout] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "declared": {
+                rule: [list(pair) for pair in split] for rule, split in sorted(self.declared.items())
+            },
+            "rollouts": [r.to_json() for _, r in sorted(self.rollouts.items())],
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Rollouts:
+        declared = {
+            str(rule): tuple((str(b), int(w)) for b, w in split) for rule, split in data["declared"].items()
+        }
+        rollouts = (RuleRollout.from_json(item) for item in data["rollouts"])
+        return Rollouts(declared, {r.rule: r for r in rollouts})
+
+
+def covered_rules(model: ir.Model) -> Iterator[tuple[ir.Rule, ir.RolloutPolicy]]:
+    for route in model.routes:
+        policy = model.rollout_policy_for(route.name)
+        if policy is not None:
+            for rule in route.rules:
+                yield rule, policy
+
+
+def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts:
+    """The rollouts after Git moved to ``model`` (``version``); the first version ever starts none."""
+    declared = {rule.name: split_of(rule.backends) for route in model.routes for rule in route.rules}
+    rollouts: dict[str, RuleRollout] = {}
+    for rule, policy in covered_rules(model):
+        current = state.rollouts.get(rule.name)
+        wanted = declared[rule.name]
+        if current is not None:
+            current = _carried_on(current, wanted, policy, version, now)
+        elif rule.name in state.declared and state.declared[rule.name] != wanted:
+            current = _started(rule.name, policy, state.declared[rule.name], wanted, version=version, now=now)
+        if current is not None:
+            rollouts[rule.name] = current
+    return Rollouts(declared, rollouts)
+
+
+def _carried_on(
+    current: RuleRollout, wanted: Split, policy: ir.RolloutPolicy, version: str, now: float
+) -> RuleRollout | None:
+    if wanted == current.new:
+        last = len(policy.steps) - 1  # the policy may have changed and have fewer steps now
+        return replace(current, policy=policy.name, step=min(current.step, last))
+    served = current.new if current.phase is Phase.DONE else current.old
+    if wanted == served:
+        return None  # Git declares what is served (a revert): nothing to roll out
+    return _started(current.rule, policy, served, wanted, version=version, now=now)
+
+
+def _started(
+    rule: str, policy: ir.RolloutPolicy, old: Split, new: Split, *, version: str, now: float
+) -> RuleRollout:
+    return RuleRollout(
+        rule=rule,
+        policy=policy.name,
+        commit=version,
+        old=old,
+        new=new,
+        backends=new_backends(old, new),
+        step=0,
+        step_started_at=now,
+        interval_started_at=now,
+    )
+
+
+def tick(state: Rollouts, model: ir.Model, now: float, judge: Judge) -> Rollouts:
+    """Every active rollout moved on to ``now``."""
+    policies = {rule.name: policy for rule, policy in covered_rules(model)}
+    moved = {
+        name: advance(rollout, policies[name], now, judge) if name in policies else rollout
+        for name, rollout in state.rollouts.items()
+    }
+    return replace(state, rollouts=moved)
+
+
+def served_model(state: Rollouts, model: ir.Model) -> ir.Model:
+    """``model`` with every rolling rule serving its blend of old and new split."""
+    if not state.rollouts:
+        return model
+    policies = {rule.name: policy for rule, policy in covered_rules(model)}
+    routes = []
+    for route in model.routes:
+        rules = tuple(
+            _served_rule(rule, state.rollouts.get(rule.name), policies.get(rule.name)) for rule in route.rules
+        )
+        routes.append(route if rules == route.rules else replace(route, rules=rules))
+    return replace(model, routes=tuple(routes))
+
+
+def _served_rule(rule: ir.Rule, rollout: RuleRollout | None, policy: ir.RolloutPolicy | None) -> ir.Rule:
+    if rollout is None or policy is None or rollout.phase is Phase.DONE:
+        return rule
+    return replace(rule, backends=blend(rollout.old, rollout.new, rollout.weight(policy)))
