@@ -142,6 +142,9 @@ def test_rolled_back_stays_rolled_back_until_git_changes() -> None:
     assert run.at(500).rollouts[RULE].phase is Phase.ROLLED_BACK
     run.commit(model(("v1", 100)), "c4")  # the revert
     assert run.state.rollouts == {}
+    [ended] = run.state.history
+    assert (ended.commit, ended.phase, ended.evidence[0].metric) == ("c2", Phase.ROLLED_BACK, "successRate")
+    assert ended.note.endswith("Git moved on to c4")
     assert served(run.state, run.model) == {"v1": 100}
 
 

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "bootstrap",
     "serve",
     "status",
+    "rollout",
     "diff",
     "export",
     "import_istio",

@@ -75,6 +75,17 @@ def register(subparsers: Any) -> None:
         help="kubeconfig for the EndpointSlices of kubernetes backends "
         "(default: the pod's service account when running in Kubernetes)",
     )
+    rollout = parser.add_argument_group("rollouts (RolloutPolicy)")
+    rollout.add_argument(
+        "--rollout-state",
+        type=Path,
+        help="file keeping rollout progress, so a restart resumes each rollout at its step",
+    )
+    rollout.add_argument(
+        "--rollout-settle",
+        default="1s",
+        help="how long after an analysis interval ends its access logs are awaited (%(default)s)",
+    )
     add_xds_tls_arguments(parser)
     parser.add_argument("--debounce", default="20ms", help="quiet time that ends a burst of file changes")
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
@@ -93,6 +104,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         poll_ms = parse_duration(args.poll)
         quiet_ms = parse_duration(args.debounce)
         max_delay_ms = parse_duration(args.max_delay)
+        settle_ms = parse_duration(args.rollout_settle)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.git_url is None and not args.dir.is_dir():
@@ -118,6 +130,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         xds_tls=xds_tls_from(args),
         kubeconfig=args.kubeconfig,
         in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
+        rollout_state=args.rollout_state,
+        rollout_settle_seconds=settle_ms / 1000,
     )
 
 

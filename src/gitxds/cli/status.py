@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "or the last commit was refused."
         ),
     )
+    add_admin_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_admin_arguments(parser: argparse.ArgumentParser) -> None:
+    """--admin, --token-file and --output: how a command reaches a running gitxds serve."""
     parser.add_argument(
         "--admin",
         default=os.environ.get("GITXDS_ADMIN", "http://127.0.0.1:9900"),
@@ -33,10 +39,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="file holding the admin bearer token (or set $GITXDS_ADMIN_TOKEN)",
     )
     parser.add_argument("--output", choices=("table", "json"), default="table")
-    parser.set_defaults(handler=run)
 
 
-def _token(args: argparse.Namespace) -> str | None:
+def admin_token(args: argparse.Namespace) -> str | None:
     if args.token_file:
         with open(args.token_file) as fh:
             return fh.read().strip()
@@ -58,7 +63,7 @@ def fetch_status(admin: str, token: str | None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    status = fetch_status(args.admin, _token(args))
+    status = fetch_status(args.admin, admin_token(args))
     if args.output == "json":
         json.dump(status, sys.stdout, indent=2)
         print()

@@ -31,6 +31,10 @@ class AdminBackend(Protocol):
 
     async def sync(self) -> dict[str, Any]: ...
 
+    def rollouts(self) -> dict[str, Any]: ...
+
+    def rollout_command(self, action: str, rule: str | None) -> dict[str, Any]: ...
+
 
 _PROBES = frozenset({"/healthz", "/readyz"})
 
@@ -89,12 +93,26 @@ def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Applica
     async def sync(_: web.Request) -> web.Response:
         return _json(await backend.sync())
 
+    async def rollouts(_: web.Request) -> web.Response:
+        return _json(backend.rollouts())
+
+    async def rollout_command(request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        try:
+            return _json(backend.rollout_command(action, request.query.get("rule") or None))
+        except LookupError as exc:
+            return _json({"error": str(exc.args[0])}, 404)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/status", status)
     app.router.add_get("/config_dump", config_dump)
     app.router.add_post("/sync", sync)
+    app.router.add_get("/rollouts", rollouts)
+    app.router.add_post("/rollouts/{action:pause|resume|promote|abort}", rollout_command)
     return app
 
 

@@ -26,6 +26,7 @@ from gitxds.gitops.status import Attempt, ConfigStatus
 from gitxds.gitops.translation import MemoizedTranslator
 from gitxds.gitops.version import content_hash, git_version
 from gitxds.metrics import Metrics
+from gitxds.rollout.controller import Applied, RolloutController
 from gitxds.translators.xds import UnknownSecretError, static_bootstrap
 from gitxds.xds.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
 
@@ -39,6 +40,8 @@ class _Candidate:
     outcome: LoadOutcome
     snapshots: dict[str, Snapshot]
     problems: tuple[Diagnostic, ...]
+    served: ir.Model  # Git's model with rollout progress applied
+    rollouts: Applied | None = None
 
 
 class Reconciler:
@@ -55,6 +58,7 @@ class Reconciler:
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
         overlay: SnapshotOverlay | None = None,
+        rollouts: RolloutController | None = None,
     ) -> None:
         self.config_dir = config_dir
         self.cache = cache
@@ -72,6 +76,7 @@ class Reconciler:
         self._in_git_work_tree: bool | None = None
         self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
         self._overlay = overlay  # runs on the loop at publish time, so it sees the latest discoveries
+        self._rollouts = rollouts  # rollout progress: an input of the build, like the files
 
     def resolve_group(self, node_id: str, node_cluster: str) -> str | None:
         """The gateway whose ``proxies`` selector matches a node (node id selectors win)."""
@@ -92,8 +97,8 @@ class Reconciler:
             started = self._clock()
             candidate = await asyncio.to_thread(self._build_with_collector_paused)
             problems = candidate.problems
-            if not problems and self.envoy:
-                problems = await self._envoy_check(candidate.outcome.compiled.model)
+            if not problems and self.envoy and not self._only_weights_moved(candidate, trigger):
+                problems = await self._envoy_check(candidate.served)
             build_seconds = self._clock() - started
             attempt = Attempt(candidate.version, time.time(), not problems, trigger, problems, build_seconds)
             if problems:
@@ -101,6 +106,11 @@ class Reconciler:
             else:
                 self._publish(candidate, attempt, detected)
             return attempt
+
+    def _only_weights_moved(self, candidate: _Candidate, trigger: str) -> bool:
+        """A rollout step of the version Envoy already accepted changes route weights only."""
+        served = self.status.served
+        return trigger.startswith("rollout") and served is not None and served.version == candidate.version
 
     def _build_with_collector_paused(self) -> _Candidate:
         with collector_paused():
@@ -114,17 +124,20 @@ class Reconciler:
         version = (git_version(self.config_dir) if in_git else None) or content_hash(outcome.files)
         problems = list(outcome.diagnostics)
         snapshots: dict[str, Snapshot] = {}
+        applied = None
+        served = outcome.compiled.model
+        if not problems and self._rollouts is not None:
+            applied = self._rollouts.apply(served, version)
+            served = applied.served
         if not problems:
             secret_values = self.secrets.load()
             try:
-                snapshots = self._translator.snapshots(
-                    outcome.compiled.model, secret_values, version, self.cache
-                )
+                snapshots = self._translator.snapshots(served, secret_values, version, self.cache)
             except UnknownSecretError as exc:
                 problems.append(Diagnostic("", 0, "", Reason.UNKNOWN_SECRET, str(exc)))
             except InconsistentSnapshotError as exc:
                 problems.append(Diagnostic("", 0, "", Reason.ENVOY_REJECTED, str(exc)))
-        return _Candidate(version, outcome, snapshots, tuple(problems))
+        return _Candidate(version, outcome, snapshots, tuple(problems), served, applied)
 
     async def _envoy_check(self, model: ir.Model) -> tuple[Diagnostic, ...]:
         assert self.envoy is not None
@@ -165,11 +178,9 @@ class Reconciler:
             self._log.error("  %s", diagnostic)
 
     def _publish(self, candidate: _Candidate, attempt: Attempt, detected: float) -> None:
-        self.model = candidate.outcome.compiled.model
+        self.model = candidate.served
         if self._overlay is not None:
-            candidate = replace(
-                candidate, snapshots=self._overlay(candidate.outcome.compiled.model, candidate.snapshots)
-            )
+            candidate = replace(candidate, snapshots=self._overlay(candidate.served, candidate.snapshots))
         changed = []
         for gateway, snapshot in sorted(candidate.snapshots.items()):
             current = self.cache.get(gateway)
@@ -179,6 +190,8 @@ class Reconciler:
         for gateway in set(self.cache.groups()) - set(candidate.snapshots):
             self.cache.clear_snapshot(gateway)
             changed.append(gateway)
+        if self._rollouts is not None and candidate.rollouts is not None:
+            self._rollouts.commit(candidate.rollouts)
         self.detected_at[attempt.version] = detected
         _keep_recent(self.detected_at, 64)
         self.status.record(attempt)

@@ -19,11 +19,13 @@ from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
+from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.status import diagnostic_json
 from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
+from gitxds.rollout.controller import ManualError
 from gitxds.translators.xds import resource_documents, translate_gateway
 from gitxds.xds.cache import Snapshot, SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
@@ -48,6 +50,9 @@ class ServeOptions:
     kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster
     in_cluster: bool = False
     discovery_sync_seconds: float = 10.0  # a starting replica waits this long for the first lists
+    rollout_state: Path | None = None  # rollout progress survives restarts in this file
+    rollout_tick_seconds: float = 0.2
+    rollout_settle_seconds: float = 1.0  # access logs of an interval are awaited this long after it
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -89,6 +94,14 @@ class GitxdsService:
             on_published=self._on_eds_published,
             logger=self._log,
         )
+        self.rollout_driver = RolloutDriver(
+            self.registry,
+            signals=None,
+            state_file=options.rollout_state,
+            tick_seconds=options.rollout_tick_seconds,
+            settle_seconds=options.rollout_settle_seconds,
+            logger=self._log,
+        )
         self.reconciler = Reconciler(
             config_dir,
             self.cache,
@@ -97,6 +110,7 @@ class GitxdsService:
             envoy=envoy,
             logger=self._log,
             overlay=self.discovered.overlay,
+            rollouts=self.rollout_driver.controller,
         )
         self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
         self.xds.on_event(self._on_xds_event)
@@ -139,6 +153,9 @@ class GitxdsService:
         if self.options.secrets_dir is not None:
             await self._watch_secrets(self.options.secrets_dir)
         await self.reconciler.reload("start")
+        self._tasks.append(
+            self.rollout_driver.start(self.reconciler.reload, git=self.git, sync=self.sync, stop=self._stop)
+        )
         if not await self.discovered.wait_synced(self.options.discovery_sync_seconds):
             self._log.warning("EndpointSlices not listed yet; kubernetes backends have no endpoints")
         host, port = _split_address(self.options.admin_address)
@@ -230,7 +247,12 @@ class GitxdsService:
             }
             config["git"]["last_error"] = self.git.last_error
         proxies = [self._proxy_json(p) for p in self.xds.proxies()]
-        return {"config": config, "proxies": proxies, "kubernetes": self.discovered.status()}
+        return {
+            "config": config,
+            "proxies": proxies,
+            "kubernetes": self.discovered.status(),
+            "rollouts": self.rollout_driver.status(),
+        }
 
     def _proxy_json(self, proxy: ProxyStatus) -> dict[str, Any]:
         types = {
@@ -273,6 +295,15 @@ class GitxdsService:
             "snapshot_version": self.reconciler.status.snapshot_versions.get(gateway),
             "resources": resource_documents(resources),
         }
+
+    def rollouts(self) -> dict[str, Any]:
+        return dict(self.rollout_driver.status())
+
+    def rollout_command(self, action: str, rule: str | None) -> dict[str, Any]:
+        try:
+            return self.rollout_driver.command(action, rule)
+        except ManualError as exc:
+            raise LookupError(str(exc)) from None
 
     async def sync(self) -> dict[str, Any]:
         if self.git is not None:

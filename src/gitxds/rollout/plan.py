@@ -15,7 +15,9 @@ from gitxds import ir
 from gitxds.rollout.split import Split, blend, new_backends, split_of
 from gitxds.rollout.state import Judge, Phase, RuleRollout, advance
 
-__all__ = ["Rollouts", "covered_rules", "plan", "served_model", "tick"]
+__all__ = ["HISTORY", "Rollouts", "covered_rules", "plan", "served_model", "tick"]
+
+HISTORY = 20
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Rollouts:
 
     declared: Mapping[str, Split] = field(default_factory=dict)  # rule -> split of the last version
     rollouts: Mapping[str, RuleRollout] = field(default_factory=dict)
+    history: tuple[RuleRollout, ...] = ()  # the latest ended rollouts, newest first (for status)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +34,7 @@ class Rollouts:
                 rule: [list(pair) for pair in split] for rule, split in sorted(self.declared.items())
             },
             "rollouts": [r.to_json() for _, r in sorted(self.rollouts.items())],
+            "history": [r.to_json() for r in self.history],
         }
 
     @staticmethod
@@ -39,7 +43,8 @@ class Rollouts:
             str(rule): tuple((str(b), int(w)) for b, w in split) for rule, split in data["declared"].items()
         }
         rollouts = (RuleRollout.from_json(item) for item in data["rollouts"])
-        return Rollouts(declared, {r.rule: r for r in rollouts})
+        history = tuple(RuleRollout.from_json(item) for item in data.get("history", ()))
+        return Rollouts(declared, {r.rule: r for r in rollouts}, history[:HISTORY])
 
 
 def covered_rules(model: ir.Model) -> Iterator[tuple[ir.Rule, ir.RolloutPolicy]]:
@@ -63,7 +68,19 @@ def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts
             current = _started(rule.name, policy, state.declared[rule.name], wanted, version=version, now=now)
         if current is not None:
             rollouts[rule.name] = current
-    return Rollouts(declared, rollouts)
+    ended = tuple(
+        _ended(r, version)
+        for name, r in state.rollouts.items()
+        if name not in rollouts or rollouts[name].commit != r.commit
+    )
+    return Rollouts(declared, rollouts, (*ended, *state.history)[:HISTORY])
+
+
+def _ended(rollout: RuleRollout, version: str) -> RuleRollout:
+    """A rollout that the version ``version`` replaced or made moot, kept for status."""
+    if rollout.active:
+        return replace(rollout, note=f"ended at step {rollout.step + 1} by {version}")
+    return replace(rollout, note=f"{rollout.note}; Git moved on to {version}")
 
 
 def _carried_on(
@@ -91,6 +108,7 @@ def _started(
         step=0,
         step_started_at=now,
         interval_started_at=now,
+        started_at=now,
     )
 
 

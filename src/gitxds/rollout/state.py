@@ -44,6 +44,8 @@ class RuleRollout:
     last_outcome: Outcome | None = None  # of the last interval judged in this step
     evidence: tuple[Evidence, ...] = ()  # of the interval that decided (or the last failing one)
     note: str = ""  # why it ended, what happened to Git
+    started_at: float = 0.0
+    finished_at: float | None = None  # when it was rolled back or done
 
     def weight(self, policy: ir.RolloutPolicy) -> int:
         """Percent of the rule's traffic served on the new split."""
@@ -73,6 +75,8 @@ class RuleRollout:
             "lastOutcome": self.last_outcome.value if self.last_outcome else None,
             "evidence": [e.to_json() for e in self.evidence],
             "note": self.note,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
         }
 
     @staticmethod
@@ -92,6 +96,8 @@ class RuleRollout:
             last_outcome=Outcome(data["lastOutcome"]) if data.get("lastOutcome") else None,
             evidence=tuple(Evidence.from_json(e) for e in data.get("evidence", ())),
             note=str(data.get("note", "")),
+            started_at=float(data.get("startedAt", 0.0)),
+            finished_at=None if data.get("finishedAt") is None else float(data["finishedAt"]),
         )
 
 
@@ -113,6 +119,8 @@ def advance(rollout: RuleRollout, policy: ir.RolloutPolicy, now: float, judge: J
         elif interval_end <= now:
             judgement = judge(rollout, analysis, rollout.interval_started_at, interval_end)
             rollout = replace(_judged(rollout, analysis, judgement), interval_started_at=interval_end)
+            if rollout.phase is Phase.ROLLED_BACK:
+                rollout = replace(rollout, finished_at=now)
         else:
             return rollout
     return rollout
@@ -139,5 +147,6 @@ def _judged(rollout: RuleRollout, analysis: ir.Analysis, judgement: Judgement) -
 def _next_step(rollout: RuleRollout, policy: ir.RolloutPolicy, at: float) -> RuleRollout:
     step = rollout.step + 1
     if step >= len(policy.steps):
-        return replace(rollout, phase=Phase.DONE, note="every step passed; the new split is served")
+        note = "every step passed; the new split is served"
+        return replace(rollout, phase=Phase.DONE, note=note, finished_at=at)
     return replace(rollout, step=step, step_started_at=at, interval_started_at=at, last_outcome=None)

@@ -1,0 +1,231 @@
+"""A rollout test bench: a bare Git remote, ``gitxds serve --git-url`` on it, one Envoy, chat-v1 and chat-v2.
+
+Tests commit to a working clone and push, as a team would; gitxds follows the remote, and pushes
+its revert commits there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from harness import EnvoyProcess, UpstreamServer, free_port, wait_for
+from harness.client import send_many, tally_upstreams
+from harness.serve import GitRepo, ServeProcess
+
+TOKEN = "rollout-admin-token"
+CLIENTS = 2  # keep-alive connections measuring in parallel
+PATH = "/v1/chat/completions"
+GATEWAY = """\
+apiVersion: gitxds.dev/v1alpha1
+kind: Gateway
+metadata: {{name: edge}}
+spec:
+  proxies: {{cluster: {cluster}}}
+  listeners: [{{name: http, port: {port}, address: 127.0.0.1}}]
+"""
+BACKENDS = """\
+apiVersion: gitxds.dev/v1alpha1
+kind: Backend
+metadata: {{name: chat-v1}}
+spec: {{endpoints: [{{address: 127.0.0.1, port: {v1}}}]}}
+---
+apiVersion: gitxds.dev/v1alpha1
+kind: Backend
+metadata: {{name: chat-v2}}
+spec: {{endpoints: [{{address: 127.0.0.1, port: {v2}}}]}}
+"""
+ROUTE = """\
+apiVersion: gitxds.dev/v1alpha1
+kind: Route
+metadata: {{name: chat}}
+spec:
+  gateways: [edge]
+  rules:
+    - matches: [{{path: {{prefix: /v1/chat}}}}]
+      backends: [{{name: {backend}}}]
+"""
+
+
+def policy(steps: str, *, analysis: str = "", on_failure: str = "revert") -> str:
+    text = "apiVersion: gitxds.dev/v1alpha1\nkind: RolloutPolicy\nmetadata: {name: careful}\nspec:\n"
+    text += f"  routes: [chat]\n  steps: {steps}\n  onFailure: {on_failure}\n"
+    return text + (f"  analysis: {analysis}\n" if analysis else "")
+
+
+class RolloutStack:
+    def __init__(self, tmp: Path, rollout_policy: str, *serve_args: str) -> None:
+        self.tmp = tmp
+        self.v1 = UpstreamServer("chat-v1").start()
+        self.v2 = UpstreamServer("chat-v2").start()
+        self.port = free_port()
+        self.cluster = f"edge-{self.port}"
+        self.remote = tmp / "remote.git"
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(self.remote)], check=True
+        )
+        self.repo = GitRepo(tmp / "work")
+        self.repo.git("remote", "add", "origin", str(self.remote))
+        self.repo.write("gateway.yaml", GATEWAY.format(cluster=self.cluster, port=self.port))
+        self.repo.write("backends.yaml", BACKENDS.format(v1=self.v1.port, v2=self.v2.port))
+        self.repo.write("rollout.yaml", rollout_policy)
+        self.first = self.push("chat-v1", "serve chat-v1")
+        token_file = tmp / "admin-token"
+        token_file.write_text(TOKEN)
+        self.serve_args = (
+            "--git-url", str(self.remote), "--poll", "200ms", "--checkout-dir", str(tmp / "checkout"),
+            "--admin-token-file", str(token_file), "--rollout-settle", "300ms", *serve_args,
+        )  # fmt: skip
+        self.serve = ServeProcess(Path("."), tmp, *self.serve_args)
+        bootstrap: dict[str, Any] = YAML(typ="safe").load(self.serve.bootstrap("envoy-1", self.cluster))
+        self.envoy = EnvoyProcess(bootstrap, tmp).start()
+        self.envoy.wait_listening(self.port, timeout=10)
+
+    def push(self, backend: str, message: str) -> str:
+        self.repo.write("routes/chat.yaml", ROUTE.format(backend=backend))
+        return self.push_commit(message)
+
+    def push_commit(self, message: str) -> str:
+        sha = self.repo.commit(message)
+        self.repo.git("push", "--quiet", "origin", "HEAD:main")
+        return sha
+
+    def remote_log(self) -> list[str]:
+        out = subprocess.run(
+            ["git", "--git-dir", str(self.remote), "log", "--format=%H%x00%B%x01", "main"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return [entry.strip("\n") for entry in out.split("\x01") if entry.strip()]
+
+    def admin(self, path: str) -> dict[str, Any]:
+        code, body = self.serve.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert code == 200, (code, body)
+        data: dict[str, Any] = json.loads(body)
+        return data
+
+    def command(self, action: str, rule: str | None = None) -> tuple[int, dict[str, Any]]:
+        query = f"?rule={rule}" if rule else ""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.serve.admin_port}/rollouts/{action}{query}",
+            method="POST",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def rollout(self) -> dict[str, Any] | None:
+        current = self.admin("/rollouts")["current"]
+        return current[0] if current else None
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "gitxds",
+            "rollout",
+            *args,
+            "--admin",
+            f"http://127.0.0.1:{self.serve.admin_port}",
+        ]
+        token_file = str(self.tmp / "admin-token")
+        return subprocess.run(
+            [*command, "--token-file", token_file], check=False, capture_output=True, text=True, timeout=30
+        )
+
+    def envoy_share(self, backend: str) -> float:
+        """Percent of the chat route's weight Envoy holds on ``backend`` (from its own config dump)."""
+        for config in self.envoy.config_dump(include_eds=False)["configs"]:
+            for dynamic in config.get("dynamic_route_configs", []):
+                for host in dynamic["route_config"].get("virtual_hosts", []):
+                    for route in host.get("routes", []):
+                        if route.get("match", {}).get("prefix") == "/v1/chat":
+                            return _share(route["route"], backend)
+        raise AssertionError("Envoy has no chat route")
+
+    def tally(self, count: int) -> Counter[str]:
+        return tally_upstreams(send_many(self.port, count, PATH))
+
+    def wait_serving_only(self, upstream: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: set(self.tally(20)) == {upstream}, timeout, message=f"Envoy serving only {upstream}")
+
+    def wait_rollout(self, predicate: Any, timeout: float, message: str) -> dict[str, Any]:
+        result: dict[str, Any] = wait_for(
+            lambda: (r := self.rollout()) is not None and predicate(r) and r, timeout, message=message
+        )
+        return result
+
+    def close(self) -> None:
+        self.envoy.stop()
+        self.serve.stop()
+        self.v1.stop()
+        self.v2.stop()
+
+
+def measure_steps(
+    stack: RolloutStack, batch: int, enough: int, timeout: float
+) -> tuple[dict[int, Counter[str]], dict[str, Any]]:
+    """Requests in batches until the rollout ends, tallied per step.
+
+    Each step is measured once Envoy holds its weights (read from Envoy's config dump), only with
+    batches that start and end in it, until it has ``enough`` requests; then the status is watched
+    until the next step or the end.
+    """
+    per_step: dict[int, Counter[str]] = {}
+    deadline = time.monotonic() + timeout
+    rollout = stack.rollout()
+    while rollout is not None and rollout["phase"] == "progressing":
+        step, weight = rollout["step"], rollout["weight"]
+        _wait_envoy_share(stack, weight, deadline)
+        counts = per_step.setdefault(step, Counter())
+        while sum(counts.values()) < enough:
+            responses = _parallel_batch(stack, batch)
+            after = stack.rollout()
+            if after is None or (after["phase"], after["step"]) != ("progressing", step):
+                break
+            counts.update(tally_upstreams(responses))
+        rollout = wait_for(
+            lambda step=step: _moved_on(stack.rollout(), step), max(0.1, deadline - time.monotonic())
+        )
+    assert rollout is not None
+    return per_step, rollout
+
+
+def _moved_on(rollout: dict[str, Any] | None, step: int) -> dict[str, Any] | None:
+    if rollout is None or (rollout["phase"] == "progressing" and rollout["step"] == step):
+        return None
+    return rollout
+
+
+def _wait_envoy_share(stack: RolloutStack, weight: float, deadline: float) -> None:
+    wait_for(
+        lambda: abs(stack.envoy_share("chat-v2") - weight) < 0.01,
+        max(0.1, deadline - time.monotonic()),
+        message=f"Envoy serving {weight}% on chat-v2",
+    )
+
+
+def _parallel_batch(stack: RolloutStack, batch: int) -> list[Any]:
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        batches = list(pool.map(lambda _: send_many(stack.port, batch, PATH), range(CLIENTS)))
+    return [response for each in batches for response in each]
+
+
+def _share(action: dict[str, Any], backend: str) -> float:
+    if "cluster" in action:
+        return 100.0 if action["cluster"] == backend else 0.0
+    clusters = action["weighted_clusters"]["clusters"]
+    total = sum(int(c.get("weight", 0)) for c in clusters)
+    return 100.0 * sum(int(c.get("weight", 0)) for c in clusters if c["name"] == backend) / total

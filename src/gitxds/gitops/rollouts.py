@@ -1,0 +1,134 @@
+"""``gitxds serve``'s side of rollouts: the clock that drives them, rebuilds, and Git after a rollback.
+
+The controller (:mod:`gitxds.rollout`) keeps the progress; this module gives it a clock task, turns
+its rebuild requests into reloads of the one writer (coalesced, on the event loop), and after a
+rollback pushes a revert commit or records why it could not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from gitxds import ir
+from gitxds.gitops.gitcmd import GitError
+from gitxds.gitops.gitsync import GitSync
+from gitxds.gitops.rollback import push_revert, still_declared_note
+from gitxds.rollout import RuleRollout, WindowSource
+from gitxds.rollout.controller import RolloutController
+from gitxds.rollout.metrics import RolloutMetrics
+from gitxds.rollout.store import StateStore
+
+__all__ = ["RolloutDriver"]
+
+Reload = Callable[[str], Awaitable[Any]]
+
+
+class RolloutDriver:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        signals: WindowSource | None,
+        state_file: Path | None,
+        tick_seconds: float,
+        settle_seconds: float,
+        logger: logging.Logger,
+    ) -> None:
+        self.controller = RolloutController(
+            signals,
+            metrics=RolloutMetrics(registry),
+            store=StateStore(state_file, logger) if state_file is not None else None,
+            settle_seconds=settle_seconds,
+            logger=logger,
+        )
+        self.controller.on_rolled_back = self._on_rolled_back
+        self._tick_seconds = tick_seconds
+        self._log = logger
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reload: Reload | None = None
+        self._git: GitSync | None = None
+        self._sync: Callable[[], Awaitable[Any]] | None = None
+        self._pending: asyncio.Task[Any] | None = None
+        self._again = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(
+        self, reload: Reload, *, git: GitSync | None, sync: Callable[[], Awaitable[Any]], stop: asyncio.Event
+    ) -> asyncio.Task[None]:
+        self._loop = asyncio.get_running_loop()
+        self._reload, self._git, self._sync = reload, git, sync
+        self.controller.request_rebuild = self._request_rebuild
+        return asyncio.create_task(self._drive(stop))
+
+    async def _drive(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.controller.tick()
+            except Exception:  # the clock must outlive one bad tick; the next one retries
+                self._log.exception("rollout tick failed")
+            await asyncio.sleep(self._tick_seconds)
+
+    def _request_rebuild(self, reason: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._schedule, reason)
+
+    def _schedule(self, reason: str) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._again = True  # one more build after the running one picks up everything
+            return
+        assert self._reload is not None
+        self._pending = asyncio.create_task(self._rebuild(reason))
+
+    async def _rebuild(self, reason: str) -> None:
+        assert self._reload is not None
+        await self._reload(reason)
+        while self._again:
+            self._again = False
+            await self._reload(reason)
+
+    # -- after a rollback ----------------------------------------------------------------------
+
+    def _on_rolled_back(self, rollout: RuleRollout, policy: ir.RolloutPolicy) -> None:
+        if policy.on_failure is not ir.OnFailure.REVERT:
+            self.controller.annotate(
+                rollout.rule, rollout.commit, still_declared_note(rollout, "onFailure: hold")
+            )
+            return
+        if self._git is None or self._loop is None:
+            why = "the config is a watched directory: gitxds pushes reverts only with --git-url"
+            self.controller.annotate(rollout.rule, rollout.commit, still_declared_note(rollout, why))
+            return
+        task = self._loop.create_task(self._revert(self._git, rollout, policy))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _revert(self, git: GitSync, rollout: RuleRollout, policy: ir.RolloutPolicy) -> None:
+        try:
+            pushed = await push_revert(git.checkout, git.branch, rollout, policy, self._log)
+        except GitError as exc:
+            self._log.error("could not push a revert of %s: %s", rollout.commit[:12], exc)
+            self.controller.annotate(rollout.rule, rollout.commit, still_declared_note(rollout, str(exc)))
+            return
+        note = f"rolled back; pushed revert {pushed} of {rollout.commit}"
+        self.controller.annotate(rollout.rule, rollout.commit, note)
+        assert self._sync is not None
+        await self._sync()  # serve the revert now rather than at the next poll
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, list[dict[str, Any]]]:
+        return self.controller.status()
+
+    def command(self, action: str, rule: str | None) -> dict[str, Any]:
+        """A manual command from the admin endpoint; raises ManualError when it cannot apply."""
+        changed = self.controller.command(action, rule, who="the admin endpoint")
+        self._log.warning(
+            "rollout %s of %s by the admin endpoint", action, ", ".join(r["rule"] for r in changed)
+        )
+        return {"result": action, "rollouts": changed}

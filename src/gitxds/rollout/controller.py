@@ -1,0 +1,229 @@
+"""The rollout controller: keeps rollout progress, moves it on with the clock, hands it to the writer.
+
+It never touches the cache. The one writer asks :meth:`RolloutController.apply` for the model to
+serve while it builds a version and calls :meth:`commit` when it publishes it; when the clock or an
+operator moves a rollout on, the controller calls ``request_rebuild`` so the writer builds again.
+Thread-safe: builds run off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gitxds import ir
+from gitxds.rollout.analysis import Judgement, WindowSource, judge
+from gitxds.rollout.metrics import RolloutMetrics
+from gitxds.rollout.plan import Rollouts, covered_rules, plan, served_model, tick
+from gitxds.rollout.state import Phase, RuleRollout
+from gitxds.rollout.store import StateStore
+
+__all__ = ["Applied", "ManualError", "RolloutController"]
+
+RolledBack = Callable[[RuleRollout, ir.RolloutPolicy], None]
+
+
+class ManualError(Exception):
+    """A manual command that cannot apply (no such rollout, or it is over)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A version as the writer will serve it: Git's model, the model served and the rollouts behind it."""
+
+    model: ir.Model
+    served: ir.Model
+    state: Rollouts
+    base: Rollouts  # the controller's state this was planned from
+
+
+class RolloutController:
+    def __init__(
+        self,
+        signals: WindowSource | None,
+        *,
+        metrics: RolloutMetrics | None = None,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+        settle_seconds: float = 1.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._signals = signals
+        self._metrics = metrics
+        self._store = store
+        self._clock = clock
+        self._settle = (
+            settle_seconds  # access logs arrive in batches: judge an interval this long after it ends
+        )
+        self._log = logger or logging.getLogger("gitxds.rollout")
+        self._lock = threading.RLock()
+        self._state = store.load() if store is not None else Rollouts()
+        self._model: ir.Model | None = None  # Git's model of the version being served
+        self.request_rebuild: Callable[[str], None] = lambda reason: None
+        self.on_rolled_back: RolledBack | None = None
+
+    # -- the writer's side ---------------------------------------------------------------------
+
+    def apply(self, model: ir.Model, version: str) -> Applied:
+        with self._lock:
+            base = self._state
+            state = plan(base, model, version, self._clock())
+            return Applied(model, served_model(state, model), state, base)
+
+    def commit(self, applied: Applied) -> None:
+        """The writer published ``applied``: it is what every proxy is served now."""
+        with self._lock:
+            if applied.base is not self._state:  # moved on meanwhile: keep that progress
+                self._set(plan(self._state, applied.model, "", self._clock()))
+                self.request_rebuild("rollout moved on during a build")
+            else:
+                self._set(applied.state)
+            self._model = applied.model
+            for rollout in applied.state.rollouts.values():
+                if rollout.rule not in applied.base.rollouts and rollout.active:
+                    self._log.info(
+                        "rollout of %s started by %s: %s -> %s",
+                        rollout.rule,
+                        rollout.commit,
+                        rollout.old,
+                        rollout.new,
+                    )
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """Move every rollout on to now; True when what is served changed (a rebuild was requested)."""
+        with self._lock:
+            if self._model is None or not any(r.active for r in self._state.rollouts.values()):
+                return False
+            before = self._state
+            moved = tick(before, self._model, self._clock() - self._settle, self._judge)
+            if moved == before:
+                return False
+            self._set(moved)
+            changed = [r for name, r in moved.rollouts.items() if r != before.rollouts.get(name)]
+        policies = {rule.name: policy for rule, policy in covered_rules(self._model)}
+        for rollout in changed:
+            self._report(rollout, before.rollouts.get(rollout.rule), policies.get(rollout.rule))
+        self.request_rebuild("rollout step")
+        return True
+
+    def _judge(self, rollout: RuleRollout, analysis: ir.Analysis, start: float, end: float) -> Judgement:
+        windows = self._signals.window(rollout.backends, start, end) if self._signals is not None else {}
+        judgement = judge(analysis, windows, rollout.backends, start, end)
+        if self._metrics is not None:
+            self._metrics.intervals.labels(rule=rollout.rule, outcome=judgement.outcome.value).inc()
+        for evidence in judgement.breaches:
+            self._log.warning("rollout of %s: %s", rollout.rule, evidence)
+        return judgement
+
+    def _report(
+        self, rollout: RuleRollout, before: RuleRollout | None, policy: ir.RolloutPolicy | None
+    ) -> None:
+        if self._metrics is not None:
+            self._metrics.observe(rollout, policy)
+        if before is not None and before.step != rollout.step and rollout.active and policy is not None:
+            self._log.info(
+                "rollout of %s: step %d of %d (%d%% on the new split)",
+                rollout.rule,
+                rollout.step + 1,
+                len(policy.steps),
+                rollout.weight(policy),
+            )
+        if rollout.phase is Phase.DONE:
+            self._log.info("rollout of %s done: %s", rollout.rule, rollout.note)
+        if rollout.phase is Phase.ROLLED_BACK and (before is None or before.active):
+            self._log.error("rollout of %s %s; evidence:", rollout.rule, rollout.note)
+            for evidence in rollout.evidence:
+                self._log.error("  %s", evidence)
+            if self.on_rolled_back is not None and policy is not None:
+                self.on_rolled_back(rollout, policy)
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def command(self, action: str, rule: str | None = None, *, who: str = "operator") -> list[dict[str, Any]]:
+        """``pause``, ``resume``, ``promote`` or ``abort`` one rollout (or every active one)."""
+        with self._lock:
+            targets = [
+                r for r in self._state.rollouts.values() if r.active and (rule is None or r.rule == rule)
+            ]
+            if not targets:
+                raise ManualError(f"no active rollout{f' of {rule}' if rule else ''}")
+            before = self._state
+            rollouts = dict(before.rollouts)
+            for target in targets:
+                rollouts[target.rule] = _commanded(target, action, who, self._clock())
+            self._set(replace(before, rollouts=rollouts))
+            model = self._model
+        policies = {r.name: p for r, p in covered_rules(model)} if model is not None else {}
+        for target in targets:
+            self._report(rollouts[target.rule], before.rollouts[target.rule], policies.get(target.rule))
+        self.request_rebuild(f"rollout {action}")
+        return [rollouts[t.rule].to_json() for t in targets]
+
+    def annotate(self, rule: str, commit: str, note: str) -> None:
+        """Record what became of Git after ``rule``'s rollback (started by ``commit``)."""
+        with self._lock:
+            rollout = self._state.rollouts.get(rule)
+            if rollout is None or rollout.commit != commit or rollout.phase is not Phase.ROLLED_BACK:
+                return  # Git moved on meanwhile
+            rollouts = {**self._state.rollouts, rule: replace(rollout, note=note)}
+            self._set(replace(self._state, rollouts=rollouts))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> Rollouts:
+        return self._state
+
+    def status(self) -> dict[str, list[dict[str, Any]]]:
+        """Every rollout with what it serves, and the latest ended ones, for /status and the CLI."""
+        with self._lock:
+            state, model = self._state, self._model
+        policies = {r.name: p for r, p in covered_rules(model)} if model is not None else {}
+        return {
+            "current": [_describe(r, policies.get(r.rule)) for _, r in sorted(state.rollouts.items())],
+            "ended": [_describe(r, policies.get(r.rule)) for r in state.history],
+        }
+
+    def _set(self, state: Rollouts) -> None:
+        self._state = state
+        if self._store is not None:
+            self._store.save(state)
+
+
+def _commanded(rollout: RuleRollout, action: str, who: str, now: float) -> RuleRollout:
+    if action == "pause":
+        return replace(rollout, phase=Phase.PAUSED)
+    if action == "resume":
+        return replace(rollout, phase=Phase.PROGRESSING)
+    if action == "promote":
+        note = f"promoted by {who}: the new split is served"
+        return replace(rollout, phase=Phase.DONE, note=note, finished_at=now)
+    if action == "abort":
+        return replace(
+            rollout, phase=Phase.ROLLED_BACK, evidence=(), note=f"aborted by {who}", finished_at=now
+        )
+    raise ManualError(f"unknown action {action!r}: pause, resume, promote or abort")
+
+
+def _describe(rollout: RuleRollout, policy: ir.RolloutPolicy | None) -> dict[str, Any]:
+    data = rollout.to_json()
+    steps = len(policy.steps) if policy else 0
+    weight = rollout.weight(policy) if policy else 0
+    data["weight"] = weight
+    data["steps"] = steps
+    if rollout.active:
+        paused = " (paused)" if rollout.phase is Phase.PAUSED else ""
+        data["summary"] = (
+            f"rolling out, step {rollout.step + 1} of {steps}{paused}: {weight}% on the new split"
+        )
+    elif rollout.phase is Phase.ROLLED_BACK:
+        data["summary"] = f"rolled back: {rollout.note}"
+    else:
+        data["summary"] = f"done: {rollout.note}"
+    return data
