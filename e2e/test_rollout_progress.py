@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import wait_for
+from harness.serve import ServeProcess
 from rollout_stack import RolloutStack, measure_steps, policy
 
 STEP_REQUESTS = 400  # at least this many per step are measured
@@ -109,3 +110,30 @@ def test_pause_resume_promote_and_abort_with_a_revert_pushed(slow_stack: Rollout
 
 def _revert_of(stack: RolloutStack, commit: str) -> str | None:
     return next((entry for entry in stack.remote_log() if f"This reverts commit {commit}" in entry), None)
+
+
+def test_a_restart_resumes_the_rollout_at_its_step(tmp_path: Path) -> None:
+    state = tmp_path / "rollouts.json"
+    stack = RolloutStack(
+        tmp_path, policy("[{weight: 30, pause: 3s}, {weight: 70, pause: 10m}]"), "--rollout-state", str(state)
+    )
+    try:
+        stack.wait_serving_only("chat-v1")
+        commit = stack.push("chat-v2", "move chat to chat-v2")
+        before = stack.wait_rollout(lambda r: r["commit"] == commit and r["step"] == 1, 15, "second step")
+        wait_for(lambda: abs(stack.envoy_share("chat-v2") - 70) < 0.01, 10, message="Envoy on step 2")
+        stack.serve.stop()
+        stack.serve = ServeProcess(Path("."), tmp_path, *stack.serve_args, xds_port=stack.serve.xds_port)
+        after = stack.rollout()
+        assert after is not None
+        assert (after["commit"], after["step"], after["stepStartedAt"]) == (
+            commit,
+            1,
+            before["stepStartedAt"],
+        )
+        assert after["summary"].startswith("rolling out, step 2 of 2: 70%")
+        # The Envoy reconnects to the new process and is served the same step, never 0% or 100%.
+        wait_for(lambda: stack.admin("/status")["proxies"], 15, message="Envoy reconnected")
+        assert abs(stack.envoy_share("chat-v2") - 70) < 0.01
+    finally:
+        stack.close()

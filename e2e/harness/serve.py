@@ -62,8 +62,10 @@ def gitxds_command(*args: str, timeout: float = 30.0) -> str:
 
 
 class ServeProcess:
-    def __init__(self, config_dir: Path | None, workdir: Path, *extra_args: str) -> None:
-        self.xds_port = free_port()
+    def __init__(
+        self, config_dir: Path | None, workdir: Path, *extra_args: str, xds_port: int | None = None
+    ) -> None:
+        self.xds_port = xds_port or free_port()  # a restarted server keeps its port for the Envoys
         self.admin_port = free_port()
         self.log_path = workdir / f"gitxds-serve-{self.admin_port}.log"
         command = [sys.executable, "-m", "gitxds", "serve"]
