@@ -62,3 +62,19 @@ def test_an_invalid_head_is_a_usage_error_with_diagnostics(
     assert cli_main(["diff", str(repo / "config")]) == 2
     err = capsys.readouterr().err
     assert "route.yaml:" in err and "UnknownBackend" in err
+
+
+def test_the_diff_prints_long_values_on_one_line_as_render_does(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_path = "/v1/" + "/".join(f"segment-{index}" for index in range(20))
+    (repo / "config" / "route.yaml").write_text(
+        route("blue").replace("rules: [{", f"rules: [{{matches: [{{path: {{exact: {long_path}}}}}], ")
+    )
+    assert cli_main(["diff", str(repo / "config")]) == 1
+    diff = capsys.readouterr().out
+    assert cli_main(["render", str(repo / "config")]) == 0
+    rendered = capsys.readouterr().out
+    [line] = [line.strip() for line in rendered.splitlines() if long_path in line]
+    added = [text[1:].strip() for text in diff.splitlines() if text.startswith("+") and long_path in text]
+    assert added == [line], "the diff's added line is the rendered line, unwrapped"

@@ -17,10 +17,10 @@ from pathlib import Path
 from google.protobuf.json_format import MessageToJson
 
 from gitxds import ir
-from gitxds.cli.render import yaml_text
 from gitxds.compile import compile_directory
 from gitxds.errors import Severity
 from gitxds.translators.xds import resource_documents, static_bootstrap, translate_gateway
+from gitxds.yamltext import yaml_text
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 TEST_CERTIFICATE = Path(__file__).resolve().parent / "test-certificate.pem"

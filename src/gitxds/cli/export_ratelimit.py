@@ -6,10 +6,10 @@ import re
 import sys
 from pathlib import Path
 
-from gitxds.cli.render import yaml_text
 from gitxds.compile import compile_directory
 from gitxds.errors import Severity, UsageError
 from gitxds.translators.ratelimit_service import ConflictingLimitsError, ratelimit_service_configs
+from gitxds.yamltext import yaml_text
 
 __all__ = ["domain_file_name", "export_ratelimit"]
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
-from ruamel.yaml import YAML
 
 from gitxds import ir
 from gitxds.compile import compile_directory
 from gitxds.errors import Severity, UsageError
 from gitxds.translators.xds import resource_documents, static_bootstrap, translate_gateway
 from gitxds.translators.xds.documents import document_for
+from gitxds.yamltext import yaml_text
 
-__all__ = ["register", "render_text", "run", "yaml_text"]
+__all__ = ["register", "render_text", "run"]
 
 DESCRIPTION = """\
 Compile the config directory DIR and print the Envoy v3 resources gitxds serves to the proxies of one
@@ -51,16 +50,6 @@ def register(subparsers: Any) -> None:
         help="print a complete static Envoy bootstrap instead of the resources by type",
     )
     parser.set_defaults(handler=run)
-
-
-def yaml_text(data: Any) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.width = 4096
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
 
 
 def render_text(data: Any, output: str) -> str:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import difflib
 import enum
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from ruamel.yaml import YAML
 
 from gitxds import typeurls
 from gitxds.translators.xds.documents import document_for
 from gitxds.xds.cache import resource_name
+from gitxds.yamltext import yaml_text
 
 
 class ChangeKind(enum.StrEnum):
@@ -40,12 +39,7 @@ Resources = Mapping[str, Sequence[Message]]  # type URL -> resources, as the tra
 
 def _to_yaml(message: Message) -> str:
     """The resource as ``gitxds render`` shows it, so a diff reads like the rendered config."""
-    out = io.StringIO()
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.dump(document_for(message), out)
-    return out.getvalue()
+    return yaml_text(document_for(message))
 
 
 def diff_gateway(gateway: str, base: Resources, head: Resources) -> list[ResourceChange]:
