@@ -11,7 +11,7 @@ import yaml
 from gitxds.cli import main
 from gitxds.config import load_directory
 from gitxds.errors import Severity
-from gitxds.importers.istio import ImportReason, ImportResult, SourceDocument, import_istio, render_files
+from gitxds.importers.istio import FindingReason, ImportResult, SourceDocument, import_istio, render_files
 
 from .crd_validator import SAMPLES_DIR, load_documents
 
@@ -56,7 +56,7 @@ def test_every_sample_object_imports_or_is_refused_with_field_reasons(sample: st
         if document["kind"] == "VirtualService" and name in routes:
             assert errors == []
         if errors:
-            assert errors[-1].reason is ImportReason.REFUSED
+            assert errors[-1].reason is FindingReason.REFUSED
             assert [f for f in errors if f.path and f.message], "a refusal names at least one field"
     assert load_directory(_write(result, tmp_path)).diagnostics == ()
 

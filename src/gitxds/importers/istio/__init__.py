@@ -4,8 +4,8 @@ An object with a field gitxds cannot express is refused as a whole, with a findi
 nothing is dropped silently.
 """
 
-from gitxds.importers.istio.findings import ImportFinding, ImportReason
+from gitxds.findings import Finding, FindingReason
 from gitxds.importers.istio.importer import ImportResult, SourceDocument, import_istio
 from gitxds.importers.istio.writer import render_files
 
-__all__ = ["ImportFinding", "ImportReason", "ImportResult", "SourceDocument", "import_istio", "render_files"]
+__all__ = ["Finding", "FindingReason", "ImportResult", "SourceDocument", "import_istio", "render_files"]

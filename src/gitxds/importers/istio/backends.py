@@ -7,8 +7,9 @@ from typing import Any
 
 from gitxds.config import API_VERSION
 from gitxds.errors import Severity
+from gitxds.findings import Finding, FindingReason
 from gitxds.importers.istio.fields import dns_label
-from gitxds.importers.istio.findings import ImportFinding, ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 from gitxds.importers.istio.policy import ISTIO_DEFAULTS, backend_policy
 from gitxds.importers.istio.registry import HostRules, ServiceEntryHost, kubernetes_service
 
@@ -59,18 +60,18 @@ class BackendPlan:
         """The backend name of a route destination, or None after reporting why there is none."""
         if host in self.refused_hosts:
             report.error(
-                path, ImportReason.UNRESOLVED_HOST, f"the DestinationRule of {host} was not imported"
+                path, FindingReason.UNRESOLVED_HOST, f"the DestinationRule of {host} was not imported"
             )
             return None
         if subset is not None and subset not in getattr(self.rules.get(host), "subsets", {}):
             report.error(
-                path, ImportReason.UNKNOWN_SUBSET, f"no DestinationRule defines subset {subset!r} of {host}"
+                path, FindingReason.UNKNOWN_SUBSET, f"no DestinationRule defines subset {subset!r} of {host}"
             )
             return None
         if host not in self.entries and kubernetes_service(host) is None:
             report.error(
                 path,
-                ImportReason.UNRESOLVED_HOST,
+                FindingReason.UNRESOLVED_HOST,
                 f"{host} is neither a Kubernetes service nor declared by an imported ServiceEntry",
             )
             return None
@@ -85,14 +86,14 @@ class BackendPlan:
         if planned.request_headers not in (None, headers):
             report.error(
                 path,
-                ImportReason.UNSUPPORTED_FIELD,
+                FindingReason.UNSUPPORTED_FIELD,
                 f"gitxds sets request headers per Backend; {name} gets different ones elsewhere",
             )
             return
         planned.request_headers = headers
 
-    def documents(self) -> tuple[list[dict[str, Any]], list[ImportFinding]]:
-        findings: list[ImportFinding] = []
+    def documents(self) -> tuple[list[dict[str, Any]], list[Finding]]:
+        findings: list[Finding] = []
         documents = [self._document(key, planned, findings) for key, planned in self.planned.items()]
         return sorted(documents, key=lambda d: str(d["metadata"]["name"])), findings
 
@@ -115,7 +116,7 @@ class BackendPlan:
             )
         return self._service_names[service]
 
-    def _document(self, key: _Key, planned: _Planned, findings: list[ImportFinding]) -> dict[str, Any]:
+    def _document(self, key: _Key, planned: _Planned, findings: list[Finding]) -> dict[str, Any]:
         rules = self.rules.get(key.host)
         subset = rules.subsets[key.subset] if rules and key.subset else None
         spec: dict[str, Any] = (
@@ -130,7 +131,7 @@ class BackendPlan:
         return {"apiVersion": API_VERSION, "kind": "Backend", "metadata": metadata, "spec": spec}
 
     def _source(
-        self, key: _Key, labels: dict[str, str], planned: _Planned, findings: list[ImportFinding]
+        self, key: _Key, labels: dict[str, str], planned: _Planned, findings: list[Finding]
     ) -> dict[str, Any]:
         entry = self.entries.get(key.host)
         if entry is None:
@@ -149,7 +150,7 @@ class BackendPlan:
         return source
 
     def _kubernetes_source(
-        self, key: _Key, labels: dict[str, str], planned: _Planned, findings: list[ImportFinding]
+        self, key: _Key, labels: dict[str, str], planned: _Planned, findings: list[Finding]
     ) -> dict[str, Any]:
         service, namespace = kubernetes_service(key.host) or ("", "")
         origin = planned.origin
@@ -175,7 +176,5 @@ class BackendPlan:
         return {"kubernetes": {"service": service, "namespace": namespace, "port": port}}
 
 
-def _warning(origin: ObjectReport, message: str) -> ImportFinding:
-    return ImportFinding(
-        origin.file, origin.kind, origin.name, "spec", Severity.WARNING, ImportReason.APPROXIMATED, message
-    )
+def _warning(origin: ObjectReport, message: str) -> Finding:
+    return origin.finding("spec", Severity.WARNING, FindingReason.APPROXIMATED, message)

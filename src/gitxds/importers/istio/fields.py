@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitxds.config import format_duration
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.findings import FindingReason
+from gitxds.importers.istio.findings import ObjectReport
 
 __all__ = [
     "FIELD_REASONS",
@@ -66,41 +67,41 @@ def check_fields(value: Mapping[str, Any], supported: set[str], path: str, repor
             continue
         field_path = f"{path}.{key}" if path else key
         reason = FIELD_REASONS.get(key, "gitxds has no equivalent of this Istio field")
-        report.error(field_path, ImportReason.UNSUPPORTED_FIELD, reason)
+        report.error(field_path, FindingReason.UNSUPPORTED_FIELD, reason)
 
 
 def mapping(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
-    report.error(path, ImportReason.INVALID_VALUE, f"expected a mapping, got {type(value).__name__}")
+    report.error(path, FindingReason.INVALID_VALUE, f"expected a mapping, got {type(value).__name__}")
     return {}
 
 
 def sequence(value: Any, path: str, report: ObjectReport) -> list[Any]:
     if isinstance(value, list):
         return value
-    report.error(path, ImportReason.INVALID_VALUE, f"expected a list, got {type(value).__name__}")
+    report.error(path, FindingReason.INVALID_VALUE, f"expected a list, got {type(value).__name__}")
     return []
 
 
 def integer(value: Any, path: str, report: ObjectReport) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    report.error(path, ImportReason.INVALID_VALUE, f"expected an integer, got {value!r}")
+    report.error(path, FindingReason.INVALID_VALUE, f"expected an integer, got {value!r}")
     return None
 
 
 def number(value: Any, path: str, report: ObjectReport) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    report.error(path, ImportReason.INVALID_VALUE, f"expected a number, got {value!r}")
+    report.error(path, FindingReason.INVALID_VALUE, f"expected a number, got {value!r}")
     return None
 
 
 def text(value: Any, path: str, report: ObjectReport) -> str:
     if isinstance(value, str):
         return value
-    report.error(path, ImportReason.INVALID_VALUE, f"expected a string, got {value!r}")
+    report.error(path, FindingReason.INVALID_VALUE, f"expected a string, got {value!r}")
     return ""
 
 
@@ -108,7 +109,7 @@ def hostname(value: Any, path: str, report: ObjectReport) -> str:
     """A DNS host name as Istio writes it (``*.`` wildcards allowed), lower-cased."""
     host = text(value, path, report).lower()
     if host != "*" and not _HOSTNAME.fullmatch(host):
-        report.error(path, ImportReason.INVALID_VALUE, f"{host!r} is not a host name")
+        report.error(path, FindingReason.INVALID_VALUE, f"{host!r} is not a host name")
     return host
 
 
@@ -123,12 +124,14 @@ def string_map(value: Any, path: str, report: ObjectReport) -> dict[str, str]:
 def duration_ms(value: Any, path: str, report: ObjectReport) -> int | None:
     """An Istio (Go) duration in milliseconds; None and an error when it is not one gitxds can write."""
     if not isinstance(value, str) or not _GO_DURATION.fullmatch(value):
-        report.error(path, ImportReason.INVALID_VALUE, f"{value!r} is not a duration such as 30s or 250ms")
+        report.error(path, FindingReason.INVALID_VALUE, f"{value!r} is not a duration such as 30s or 250ms")
         return None
     total = sum(float(n) * _UNIT_MS[u] for n, u in _GO_DURATION_PART.findall(value))
     millis = round(total)
     if abs(total - millis) > 1e-6:
-        report.error(path, ImportReason.INVALID_VALUE, f"{value!r} is finer than the millisecond gitxds uses")
+        report.error(
+            path, FindingReason.INVALID_VALUE, f"{value!r} is finer than the millisecond gitxds uses"
+        )
         return None
     return millis
 

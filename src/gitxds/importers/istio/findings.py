@@ -1,41 +1,12 @@
-"""What an Istio import could not carry over, reported per source object and field."""
+"""The findings about one Istio object while it is imported (the vocabulary is :mod:`gitxds.findings`)."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
-from gitxds.errors import Severity
+from gitxds.findings import Finding, FindingReason, Severity
 
-__all__ = ["ImportFinding", "ImportReason", "ObjectReport", "Severity"]
-
-
-class ImportReason(enum.StrEnum):
-    UNSUPPORTED_FIELD = "UnsupportedField"
-    UNKNOWN_FIELD = "UnknownField"
-    INVALID_VALUE = "InvalidValue"
-    UNSUPPORTED_KIND = "UnsupportedKind"
-    UNRESOLVED_HOST = "UnresolvedHost"
-    UNKNOWN_SUBSET = "UnknownSubset"
-    APPROXIMATED = "Approximated"
-    REFUSED = "Refused"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportFinding:
-    """``file`` and ``kind``/``name`` name the Istio object; ``path`` the field inside it."""
-
-    file: str
-    kind: str
-    name: str
-    path: str
-    severity: Severity
-    reason: ImportReason
-    message: str
-
-    def __str__(self) -> str:
-        where = f" {self.path}:" if self.path else ":"
-        return f"{self.file}: {self.kind}/{self.name}{where} {self.severity}: {self.reason}: {self.message}"
+__all__ = ["ObjectReport"]
 
 
 @dataclass
@@ -45,24 +16,23 @@ class ObjectReport:
     file: str
     kind: str
     name: str
-    items: list[ImportFinding] = field(default_factory=list)
+    items: list[Finding] = field(default_factory=list)
 
-    def error(self, path: str, reason: ImportReason, message: str) -> None:
-        self.items.append(
-            ImportFinding(self.file, self.kind, self.name, path, Severity.ERROR, reason, message)
-        )
+    def error(self, path: str, reason: FindingReason, message: str) -> None:
+        self.items.append(self.finding(path, Severity.ERROR, reason, message))
 
-    def warn(self, path: str, reason: ImportReason, message: str) -> None:
-        self.items.append(
-            ImportFinding(self.file, self.kind, self.name, path, Severity.WARNING, reason, message)
-        )
+    def warn(self, path: str, reason: FindingReason, message: str) -> None:
+        self.items.append(self.finding(path, Severity.WARNING, reason, message))
+
+    def finding(self, path: str, severity: Severity, reason: FindingReason, message: str) -> Finding:
+        return Finding(self.kind, self.name, path, severity, reason, message, file=self.file)
 
     @property
     def refused(self) -> bool:
         return any(f.severity is Severity.ERROR for f in self.items)
 
-    def finish(self) -> list[ImportFinding]:
+    def finish(self) -> list[Finding]:
         """The findings, plus a closing line when the object was refused."""
         if self.refused:
-            self.error("", ImportReason.REFUSED, "not imported: fix or remove the fields reported above")
+            self.error("", FindingReason.REFUSED, "not imported: fix or remove the fields reported above")
         return self.items

@@ -6,8 +6,9 @@ import ipaddress
 from typing import Any
 
 from gitxds.config import API_VERSION
+from gitxds.findings import FindingReason
 from gitxds.importers.istio.fields import check_fields, dns_label, integer, join, mapping, sequence, text
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 
 __all__ = ["read_gateway"]
 
@@ -19,7 +20,7 @@ def read_gateway(document: dict[str, Any], report: ObjectReport) -> dict[str, An
     name = dns_label(document["metadata"]["name"])
     report.warn(
         "spec.selector",
-        ImportReason.APPROXIMATED,
+        FindingReason.APPROXIMATED,
         f"gitxds picks Envoy proxies by node cluster, not pod labels: imported as proxies.cluster {name}",
     )
     listeners = [
@@ -28,12 +29,12 @@ def read_gateway(document: dict[str, Any], report: ObjectReport) -> dict[str, An
     ]
     if not listeners:
         report.error(
-            "spec.servers", ImportReason.INVALID_VALUE, "a gitxds Gateway needs at least one listener"
+            "spec.servers", FindingReason.INVALID_VALUE, "a gitxds Gateway needs at least one listener"
         )
     ports = [listener.get("port") for listener in listeners]
     if len(set(ports)) != len(ports):
         report.error(
-            "spec.servers", ImportReason.UNSUPPORTED_FIELD, "a gitxds Gateway has one listener per port"
+            "spec.servers", FindingReason.UNSUPPORTED_FIELD, "a gitxds Gateway has one listener per port"
         )
     if report.refused:
         return None
@@ -62,7 +63,7 @@ def _listener(raw: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     if [h for h in server.get("hosts", []) if h != "*"]:
         report.warn(
             join(path, "hosts"),
-            ImportReason.APPROXIMATED,
+            FindingReason.APPROXIMATED,
             "a gitxds Gateway serves the hostnames of its routes; these hosts are not enforced on their own",
         )
     if protocol == "HTTPS":
@@ -71,12 +72,12 @@ def _listener(raw: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     elif protocol != "HTTP":
         report.error(
             join(path, "port.protocol"),
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             f"{protocol}: gitxds listeners speak HTTP or HTTPS",
         )
     if "tls" in server and protocol == "HTTP":
         report.error(
-            join(path, "tls"), ImportReason.UNSUPPORTED_FIELD, "gitxds does not redirect HTTP to HTTPS"
+            join(path, "tls"), FindingReason.UNSUPPORTED_FIELD, "gitxds does not redirect HTTP to HTTPS"
         )
     return listener
 
@@ -85,7 +86,7 @@ def _bind(value: Any, path: str, report: ObjectReport) -> str:
     try:
         return str(ipaddress.ip_address(str(value)))
     except ValueError:
-        report.error(path, ImportReason.UNSUPPORTED_FIELD, f"{value!r}: gitxds listeners bind IP addresses")
+        report.error(path, FindingReason.UNSUPPORTED_FIELD, f"{value!r}: gitxds listeners bind IP addresses")
         return ""
 
 
@@ -95,7 +96,7 @@ def _credential(value: Any, path: str, report: ObjectReport) -> str:
     if tls.get("mode", "SIMPLE") != "SIMPLE" or "credentialName" not in tls:
         report.error(
             path,
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             "gitxds terminates TLS with one certificate (mode SIMPLE with credentialName)",
         )
         return ""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitxds.findings import Finding, FindingReason
 from gitxds.importers.istio.backends import BackendPlan
-from gitxds.importers.istio.findings import ImportFinding, ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 from gitxds.importers.istio.gateways import read_gateway
 from gitxds.importers.istio.registry import (
     HostRules,
@@ -34,7 +35,7 @@ class SourceDocument:
 @dataclass(frozen=True)
 class ImportResult:
     documents: list[dict[str, Any]]  # gitxds config: Gateways, Backends, Routes, each sorted by name
-    findings: list[ImportFinding]
+    findings: list[Finding]
 
 
 @dataclass
@@ -47,7 +48,7 @@ class _Accepted:
 @dataclass
 class _Run:
     namespace: str
-    findings: list[ImportFinding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     by_kind: dict[str, list[_Accepted]] = field(default_factory=lambda: {kind: [] for kind in _KINDS})
 
 
@@ -68,7 +69,7 @@ def import_istio(
         )
         if route is not None and route["metadata"]["name"] in routes:
             accepted.report.error(
-                "metadata.name", ImportReason.INVALID_VALUE, "another VirtualService has this name"
+                "metadata.name", FindingReason.INVALID_VALUE, "another VirtualService has this name"
             )
         elif route is not None:
             routes[route["metadata"]["name"]] = route
@@ -85,7 +86,7 @@ def _gateways(run: _Run) -> list[dict[str, Any]]:
         gateway = read_gateway(accepted.source.document, accepted.report)
         if gateway is not None and gateway["metadata"]["name"] in gateways:
             accepted.report.error(
-                "metadata.name", ImportReason.INVALID_VALUE, "another Gateway has this name"
+                "metadata.name", FindingReason.INVALID_VALUE, "another Gateway has this name"
             )
         elif gateway is not None:
             gateways[gateway["metadata"]["name"]] = gateway
@@ -101,28 +102,28 @@ def _admit(source: SourceDocument, run: _Run) -> None:
     name = raw_name if isinstance(raw_name, str) else ""
     report = ObjectReport(source.file, kind or "?", name or "?")
     if not isinstance(document, dict) or not name:
-        report.error("metadata.name", ImportReason.INVALID_VALUE, "not a Kubernetes object with a name")
+        report.error("metadata.name", FindingReason.INVALID_VALUE, "not a Kubernetes object with a name")
     elif kind not in _KINDS:
         report.error(
             "kind",
-            ImportReason.UNSUPPORTED_KIND,
+            FindingReason.UNSUPPORTED_KIND,
             f"gitxds imports {', '.join(_KINDS)}; {kind or 'no kind'} is not converted",
         )
     elif not isinstance(document.get("apiVersion"), str) or document["apiVersion"] not in _API_VERSIONS:
         report.error(
             "apiVersion",
-            ImportReason.INVALID_VALUE,
+            FindingReason.INVALID_VALUE,
             f"{document.get('apiVersion')!r} is not a networking.istio.io version",
         )
     if report.refused:
         run.findings += report.finish()
         return
     for key in sorted(set(document) - _ENVELOPE):
-        report.error(key, ImportReason.UNKNOWN_FIELD, "not a field of an Istio object (misspelled?)")
+        report.error(key, FindingReason.UNKNOWN_FIELD, "not a field of an Istio object (misspelled?)")
     namespace = metadata.get("namespace", run.namespace) if isinstance(metadata, dict) else run.namespace
     if not isinstance(namespace, str):
         report.error(
-            "metadata.namespace", ImportReason.INVALID_VALUE, f"expected a string, got {namespace!r}"
+            "metadata.namespace", FindingReason.INVALID_VALUE, f"expected a string, got {namespace!r}"
         )
         run.findings += report.finish()
         return
@@ -138,7 +139,7 @@ def _registry(
         entry = read_service_entry(accepted.source.document, accepted.namespace, accepted.report)
         if entry is not None and entry.host in entries:
             accepted.report.error(
-                "spec.hosts", ImportReason.INVALID_VALUE, f"another ServiceEntry declares {entry.host}"
+                "spec.hosts", FindingReason.INVALID_VALUE, f"another ServiceEntry declares {entry.host}"
             )
         elif entry is not None:
             entries[entry.host], origins[entry.host] = entry, accepted.report
@@ -165,11 +166,11 @@ def _check_host(
 ) -> None:
     host = host_rules.host
     if host in rules:
-        report.error("spec.host", ImportReason.INVALID_VALUE, f"another DestinationRule configures {host}")
+        report.error("spec.host", FindingReason.INVALID_VALUE, f"another DestinationRule configures {host}")
     elif host not in entries and kubernetes_service(host) is None:
         report.error(
             "spec.host",
-            ImportReason.UNRESOLVED_HOST,
+            FindingReason.UNRESOLVED_HOST,
             f"{host} is neither a Kubernetes service nor declared by a ServiceEntry in the imported files",
         )
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitxds.findings import FindingReason
 from gitxds.importers.istio.fields import check_fields, duration_text, integer, join, mapping, text
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 
 __all__ = ["ISTIO_DEFAULTS", "PolicyParts", "backend_policy", "convert_traffic_policy"]
 
@@ -68,7 +69,7 @@ def _load_balancer(value: Any, path: str, report: ObjectReport) -> dict[str, Any
     if simple not in _SIMPLE:
         report.error(
             join(path, "simple"),
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             f"{simple!r}: gitxds balances with ROUND_ROBIN, LEAST_REQUEST, RANDOM or RING_HASH",
         )
         return {}
@@ -122,7 +123,7 @@ def _outlier(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     if consecutive == 0:
         report.error(
             join(path, "consecutive5xxErrors"),
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             "0 turns 5xx ejection off; gitxds always ejects after consecutive5xx errors (1 or more)",
         )
     elif consecutive is not None:
@@ -146,7 +147,7 @@ def _tls(value: Any, path: str, report: ObjectReport) -> dict[str, Any]:
     if mode != "SIMPLE":
         report.error(
             join(path, "mode"),
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             f"{mode}: gitxds originates plain TLS only (mode SIMPLE); client certificates and Istio mutual "
             "TLS have no gitxds equivalent",
         )

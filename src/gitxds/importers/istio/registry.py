@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitxds.findings import FindingReason
 from gitxds.importers.istio.fields import (
     check_fields,
     dns_label,
@@ -17,7 +18,7 @@ from gitxds.importers.istio.fields import (
     string_map,
     text,
 )
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 from gitxds.importers.istio.policy import PolicyParts, convert_traffic_policy
 
 __all__ = [
@@ -75,7 +76,7 @@ def _spec(document: dict[str, Any], report: ObjectReport) -> dict[str, Any]:
     spec = mapping(document.get("spec", {}), "spec", report)
     if "exportTo" in spec:
         report.warn(
-            "spec.exportTo", ImportReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
+            "spec.exportTo", FindingReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
         )
     return spec
 
@@ -95,7 +96,7 @@ def read_service_entry(
     if len(hosts) != 1 or len(ports) != 1:
         report.error(
             "spec",
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             "a gitxds Backend has one host and one port; split this entry",
         )
         return None
@@ -105,7 +106,7 @@ def read_service_entry(
     if protocol not in _PROTOCOLS:
         report.error(
             "spec.ports[0].protocol",
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             f"{protocol}: gitxds speaks HTTP, HTTP2 or GRPC to backends "
             "(originate TLS with a DestinationRule)",
         )
@@ -126,13 +127,13 @@ def _read_resolution(
     if entry.resolution in ("DNS", "DNS_ROUND_ROBIN"):
         if "endpoints" in spec:
             report.error(
-                "spec.endpoints", ImportReason.UNSUPPORTED_FIELD, "gitxds resolves the host itself with DNS"
+                "spec.endpoints", FindingReason.UNSUPPORTED_FIELD, "gitxds resolves the host itself with DNS"
             )
         return
     if entry.resolution != "STATIC":
         report.error(
             "spec.resolution",
-            ImportReason.UNSUPPORTED_FIELD,
+            FindingReason.UNSUPPORTED_FIELD,
             f"{entry.resolution}: gitxds needs the endpoints (STATIC) or a name to resolve (DNS)",
         )
         return
@@ -146,7 +147,7 @@ def _read_resolution(
         except ValueError:
             report.error(
                 join(path, "address"),
-                ImportReason.UNSUPPORTED_FIELD,
+                FindingReason.UNSUPPORTED_FIELD,
                 f"{address!r}: gitxds static endpoints are IP addresses",
             )
             continue

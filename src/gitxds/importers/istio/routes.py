@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitxds.config import API_VERSION
+from gitxds.findings import FindingReason
 from gitxds.importers.istio.backends import BackendPlan
 from gitxds.importers.istio.fields import (
     check_fields,
@@ -16,7 +17,7 @@ from gitxds.importers.istio.fields import (
     string_map,
     text,
 )
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 from gitxds.importers.istio.rules import RuleReader
 
 __all__ = ["read_virtual_service"]
@@ -32,7 +33,7 @@ def read_virtual_service(
     check_fields(spec, {"hosts", "gateways", "http", "exportTo"}, "spec", report)
     if "exportTo" in spec:
         report.warn(
-            "spec.exportTo", ImportReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
+            "spec.exportTo", FindingReason.APPROXIMATED, "gitxds config is visible to every gateway it names"
         )
     hosts = [
         hostname(h, f"spec.hosts[{i}]", report)
@@ -48,7 +49,7 @@ def read_virtual_service(
     ]
     route_spec["rules"] = _reachable(rules, report)
     if not route_spec["rules"] and not report.refused:
-        report.error("spec.http", ImportReason.UNSUPPORTED_FIELD, "no HTTP routes: gitxds routes HTTP only")
+        report.error("spec.http", FindingReason.UNSUPPORTED_FIELD, "no HTTP routes: gitxds routes HTTP only")
     metadata: dict[str, Any] = {"name": dns_label(document["metadata"]["name"])}
     if document["metadata"].get("labels"):
         metadata["labels"] = string_map(document["metadata"]["labels"], "metadata.labels", report)
@@ -66,7 +67,7 @@ def _gateways(spec: dict[str, Any], default: str | None, report: ObjectReport) -
         if namespace:
             report.warn(
                 join("spec.gateways", index),
-                ImportReason.APPROXIMATED,
+                FindingReason.APPROXIMATED,
                 f"gitxds gateway names have no namespace; {raw} becomes {dns_label(name)}",
             )
         names.append(dns_label(name))
@@ -75,7 +76,7 @@ def _gateways(spec: dict[str, Any], default: str | None, report: ObjectReport) -
     if not names:
         report.warn(
             "spec.gateways",
-            ImportReason.APPROXIMATED,
+            FindingReason.APPROXIMATED,
             "this VirtualService configures sidecars (mesh); a gitxds Route must name a gitxds Gateway: "
             "add one to spec.gateways (or import with --gateway NAME)",
         )
@@ -92,7 +93,7 @@ def _reachable(rules: list[dict[str, Any]], report: ObjectReport) -> list[dict[s
         if all(m in seen for m in matches) or {} in seen:
             report.warn(
                 f"spec.http[{index}]",
-                ImportReason.APPROXIMATED,
+                FindingReason.APPROXIMATED,
                 "an earlier route takes every request this route matches, so it is never used; not imported",
             )
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitxds.config.schema_route import RETRY_ON
+from gitxds.findings import FindingReason
 from gitxds.importers.istio.backends import BackendPlan
 from gitxds.importers.istio.fields import (
     check_fields,
@@ -19,7 +20,7 @@ from gitxds.importers.istio.fields import (
     string_map,
     text,
 )
-from gitxds.importers.istio.findings import ImportReason, ObjectReport
+from gitxds.importers.istio.findings import ObjectReport
 from gitxds.importers.istio.registry import normalize_host
 
 __all__ = ["RuleReader"]
@@ -86,7 +87,7 @@ class RuleReader:
         check_fields(match, _MATCH_FIELDS, path, self.report)
         if "name" in match:
             self.report.warn(
-                join(path, "name"), ImportReason.APPROXIMATED, "gitxds matches have no name; dropped"
+                join(path, "name"), FindingReason.APPROXIMATED, "gitxds matches have no name; dropped"
             )
         converted: dict[str, Any] = {}
         if "uri" in match:
@@ -106,7 +107,7 @@ class RuleReader:
             method = mapping(match["method"], join(path, "method"), self.report)
             if set(method) != {"exact"}:
                 self.report.error(
-                    join(path, "method"), ImportReason.UNSUPPORTED_FIELD, "gitxds matches methods exactly"
+                    join(path, "method"), FindingReason.UNSUPPORTED_FIELD, "gitxds matches methods exactly"
                 )
             else:
                 converted["methods"] = [
@@ -120,7 +121,7 @@ class RuleReader:
         if not value and allow_present:
             return {"present": True}
         if len(value) != 1:
-            self.report.error(path, ImportReason.INVALID_VALUE, "give exactly one of exact, prefix or regex")
+            self.report.error(path, FindingReason.INVALID_VALUE, "give exactly one of exact, prefix or regex")
             return {}
         kind, pattern = next(iter(value.items()))
         return {kind: text(pattern, join(path, kind), self.report)}
@@ -130,7 +131,7 @@ class RuleReader:
         if not destinations:
             self.report.error(
                 join(path, "route"),
-                ImportReason.UNSUPPORTED_FIELD,
+                FindingReason.UNSUPPORTED_FIELD,
                 "a gitxds rule forwards to at least one backend",
             )
         backends = []
@@ -176,7 +177,7 @@ class RuleReader:
         if "retryOn" not in retries:
             self.report.warn(
                 join(path, "retryOn"),
-                ImportReason.APPROXIMATED,
+                FindingReason.APPROXIMATED,
                 "Istio's default retry conditions also retry 503 responses; imported as "
                 f"{', '.join(_ISTIO_RETRY_ON)} (add gateway-error or 5xx to retry server errors)",
             )
@@ -191,7 +192,7 @@ class RuleReader:
         if unknown:
             self.report.error(
                 join(path, "retryOn"),
-                ImportReason.UNSUPPORTED_FIELD,
+                FindingReason.UNSUPPORTED_FIELD,
                 f"gitxds does not retry on {', '.join(unknown)} (it knows {', '.join(RETRY_ON)})",
             )
         converted: dict[str, Any] = {"attempts": attempts, "on": conditions}
@@ -227,7 +228,7 @@ class RuleReader:
         if "percentage" not in fault:
             self.report.error(
                 join(path, "percentage"),
-                ImportReason.INVALID_VALUE,
+                FindingReason.INVALID_VALUE,
                 "state the percentage of requests to fault",
             )
             return 0.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gitxds import ir
-from gitxds.translators.istio.findings import FindingReason, Findings
+from gitxds.findings import FindingReason, Findings
 from gitxds.translators.istio.hosts import BackendGroup, backend_port
 from gitxds.translators.istio.values import API_NETWORKING, Document, duration, metadata
 

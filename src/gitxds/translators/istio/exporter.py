@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gitxds import ir
+from gitxds.findings import Finding, FindingReason, Findings
 from gitxds.translators.istio.authz import RuleUse, authorization_policy, extension_provider
 from gitxds.translators.istio.destinationrule import destination_rule, service_entry
-from gitxds.translators.istio.findings import Finding, FindingReason, Findings
 from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
 from gitxds.translators.istio.hosts import BackendGroup, Placement, group_backends
 from gitxds.translators.istio.ratelimit import RouteUse, rate_limit_filter

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gitxds import ir
-from gitxds.translators.istio.findings import FindingReason, Findings
+from gitxds.findings import FindingReason, Findings
 from gitxds.translators.istio.values import API_NETWORKING, Document, metadata
 
 __all__ = ["DEFAULT_GATEWAY_SELECTOR", "gateway"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gitxds import ir
-from gitxds.translators.istio.findings import FindingReason, Findings
+from gitxds.findings import FindingReason, Findings
 from gitxds.translators.istio.hosts import Placement
 from gitxds.translators.istio.values import Document, metadata
 from gitxds.translators.xds.listeners import JSON_ACCESS_LOG_FIELDS

@@ -1,4 +1,5 @@
-"""What the Istio export could not carry over faithfully, reported per object and field."""
+"""What a conversion between gitxds and Istio could not carry over faithfully: one vocabulary for both
+directions (``gitxds export istio`` and ``gitxds import istio``), printed the same way by both."""
 
 from __future__ import annotations
 
@@ -11,17 +12,28 @@ __all__ = ["Finding", "FindingReason", "Findings", "Severity"]
 
 
 class FindingReason(enum.StrEnum):
-    """Stable codes, so scripts can allow or forbid a particular gap."""
+    """Stable codes, so scripts can allow or forbid a particular gap. Never rename one."""
 
-    NO_ISTIO_EQUIVALENT = "NoIstioEquivalent"
+    # Either direction
     APPROXIMATED = "Approximated"
+    INVALID_VALUE = "InvalidValue"
+    # gitxds -> Istio
+    NO_ISTIO_EQUIVALENT = "NoIstioEquivalent"
     SECRET_NOT_EXPORTED = "SecretNotExported"
     NEEDS_MESH_CONFIG = "NeedsMeshConfig"
+    # Istio -> gitxds
+    UNSUPPORTED_FIELD = "UnsupportedField"
+    UNKNOWN_FIELD = "UnknownField"
+    UNSUPPORTED_KIND = "UnsupportedKind"
+    UNRESOLVED_HOST = "UnresolvedHost"
+    UNKNOWN_SUBSET = "UnknownSubset"
+    REFUSED = "Refused"
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """``kind``/``name`` name the gitxds object; ``path`` the field inside it (``spec.rules[0].fallback``)."""
+    """``kind``/``name`` name the object the finding is about (a gitxds object on export, an Istio object
+    on import), ``path`` the field inside it, ``file`` the file it was read from (import only)."""
 
     kind: str
     name: str
@@ -29,9 +41,12 @@ class Finding:
     severity: Severity
     reason: FindingReason
     message: str
+    file: str = ""
 
     def __str__(self) -> str:
-        return f"{self.kind}/{self.name} {self.path}: {self.severity}: {self.reason}: {self.message}"
+        source = f"{self.file}: " if self.file else ""
+        where = f" {self.path}:" if self.path else ":"
+        return f"{source}{self.kind}/{self.name}{where} {self.severity}: {self.reason}: {self.message}"
 
 
 @dataclass
