@@ -77,6 +77,18 @@ class Diagnostic:
     def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file, self.line, self.path, self.reason.value)
 
+    def to_json(self) -> dict[str, str | int]:
+        """The JSON form of ``gitxds validate --output json``, ``/status`` and ``gitxds status``."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "reason": self.reason.value,
+            "message": self.message,
+            "severity": self.severity.value,
+            "text": str(self),
+        }
+
 
 class GitxdsError(Exception):
     """Base of every exception gitxds raises on purpose."""

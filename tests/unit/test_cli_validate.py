@@ -122,6 +122,7 @@ def test_json_output_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureF
         "reason": "InvalidPort",
         "message": "port 99999 is outside 1-65535",
         "severity": "error",
+        "text": "backends/chat.yaml:6 spec.endpoints[0].port: InvalidPort: port 99999 is outside 1-65535",
     }
 
 

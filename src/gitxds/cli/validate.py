@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_directory(directory)
     result = compile_loaded(loaded)
     if args.output == "json":
-        print(json.dumps([_as_json(d) for d in result.diagnostics], indent=2))
+        print(json.dumps([d.to_json() for d in result.diagnostics], indent=2))
     else:
         for diagnostic in result.diagnostics:
             print(diagnostic)
@@ -81,14 +81,3 @@ def _summary(result: CompileResult, file_count: int) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _as_json(diagnostic: Diagnostic) -> dict[str, object]:
-    return {
-        "file": diagnostic.file,
-        "line": diagnostic.line,
-        "path": diagnostic.path,
-        "reason": diagnostic.reason.value,
-        "message": diagnostic.message,
-        "severity": diagnostic.severity.value,
-    }

@@ -21,7 +21,6 @@ from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
-from gitxds.gitops.status import diagnostic_json
 from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
@@ -315,5 +314,5 @@ class GitxdsService:
         return {
             "result": "served" if attempt.accepted else "rejected",
             "version": attempt.version,
-            "diagnostics": [diagnostic_json(d) for d in attempt.diagnostics],
+            "diagnostics": [d.to_json() for d in attempt.diagnostics],
         }

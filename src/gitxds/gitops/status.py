@@ -27,20 +27,8 @@ class Attempt:
             "result": "served" if self.accepted else "rejected",
             "trigger": self.trigger,
             "build_seconds": round(self.build_seconds, 6),
-            "diagnostics": [diagnostic_json(d) for d in self.diagnostics],
+            "diagnostics": [d.to_json() for d in self.diagnostics],
         }
-
-
-def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
-    return {
-        "file": d.file,
-        "line": d.line,
-        "path": d.path,
-        "reason": d.reason.value,
-        "message": d.message,
-        "severity": d.severity.value,
-        "text": str(d),
-    }
 
 
 @dataclass(slots=True)
