@@ -24,7 +24,7 @@ from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.status import Attempt, ConfigStatus
 from gitxds.gitops.translation import MemoizedTranslator
-from gitxds.gitops.version import content_hash, git_version
+from gitxds.gitops.version import files_version, git_version
 from gitxds.metrics import Metrics
 from gitxds.rollout.controller import Applied, RolloutController
 from gitxds.translators.xds import UnknownSecretError, static_bootstrap
@@ -121,7 +121,7 @@ class Reconciler:
         if self._in_git_work_tree is None:
             self._in_git_work_tree = work_tree_root(self.config_dir) is not None
         in_git = self._in_git_work_tree
-        version = (git_version(self.config_dir) if in_git else None) or content_hash(outcome.files)
+        version = (git_version(self.config_dir) if in_git else None) or files_version(outcome.files)
         problems = list(outcome.diagnostics)
         snapshots: dict[str, Snapshot] = {}
         applied = None

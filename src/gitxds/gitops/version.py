@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
 from gitxds.gitops.gitcmd import GitError, run_git
+from gitxds.hashing import content_hash
 
 
-def content_hash(files: Iterable[tuple[str, bytes]]) -> str:
-    """A short stable hash of (relative path, content) pairs, independent of their order."""
-    digest = hashlib.sha256()
-    for relpath, data in sorted(files):
-        digest.update(relpath.encode())
-        digest.update(b"\0")
-        digest.update(hashlib.sha256(data).digest())
-    return "sha256:" + digest.hexdigest()[:12]
+def files_version(files: Iterable[tuple[str, bytes]]) -> str:
+    """The config version outside Git: the content hash of (relative path, content) pairs, independent
+    of their order."""
+    listing = "".join(f"{relpath}\0{content_hash(data)}\n" for relpath, data in sorted(files))
+    return content_hash(listing.encode())
 
 
 def git_version(config_dir: Path) -> str | None:

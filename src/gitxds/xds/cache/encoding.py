@@ -7,13 +7,13 @@ bytes instead of serializing messages per stream.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any as AnyType
 
 from google.protobuf.message import Message
 
 from gitxds import typeurls
+from gitxds.hashing import content_hash
 from gitxds.xds.cache.references import Reference, references_of
 
 _LENGTH_DELIMITED = 2
@@ -40,11 +40,6 @@ def field_header(field_number: int, length: int) -> bytes:
 def string_field(field_number: int, value: str | bytes) -> bytes:
     raw = value.encode() if isinstance(value, str) else value
     return field_header(field_number, len(raw)) + raw
-
-
-def content_hash(data: bytes) -> str:
-    """Short deterministic version string for some bytes."""
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def resource_name(type_url: str, message: Message) -> str:

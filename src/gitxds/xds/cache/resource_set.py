@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from gitxds.xds.cache.encoding import EncodedResource, content_hash, string_field
+from gitxds.hashing import content_hash
+from gitxds.xds.cache.encoding import EncodedResource, string_field
 from gitxds.xds.cache.references import Reference
 
 

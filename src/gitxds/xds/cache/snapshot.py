@@ -8,7 +8,8 @@ from typing import Any
 
 from gitxds import typeurls
 from gitxds.errors import GitxdsError
-from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, content_hash
+from gitxds.hashing import content_hash
+from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder
 from gitxds.xds.cache.resource_set import ResourceSet
 
 # A protobuf message, or an EncodedResource reused from an earlier snapshot.
