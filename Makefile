@@ -37,7 +37,7 @@ test: lint typecheck contracts
 	$(BIN)/pytest -n 2 tests e2e
 
 golden: venv
-	$(BIN)/pytest tests/golden --update-golden
+	$(BIN)/pytest tests/golden tests/istio/test_golden.py --update-golden
 
 # Regenerate committed outputs: the editor schema and the Envoy edge bootstrap (tests check both).
 schema: venv

@@ -1,18 +1,26 @@
-"""Golden cases: ``cases/<case>/in/*.yaml`` -> ``cases/<case>/out/``.
+"""Golden cases: ``cases/<case>/in/*.yaml`` -> ``cases/<case>/out/``, one file per stage.
 
-A case whose config has diagnostics expects ``out/diagnostics.txt`` (one ``str(Diagnostic)`` per line,
-in ``sort_key`` order). A case without errors also expects one file per non-empty resource type of its
-first gateway (``listeners.yaml``, ``routes.yaml``, ``clusters.yaml``, ``endpoints.yaml``,
-``secrets.yaml``), each a YAML list sorted by name, secrets redacted; empty types have no file.
+- ``diagnostics.txt``: a case whose config has diagnostics (one ``str(Diagnostic)`` per line, in
+  ``sort_key`` order).
+- ``ir.yaml``: the config -> IR stage, the ``ir.Model`` that compiled (every dataclass field, enums by
+  value), also for invalid cases (what survived the errors).
+- ``<gateway>/<type>.yaml`` for every gateway of a case without errors: one file per non-empty
+  resource type (``listeners``, ``routes``, ``clusters``, ``endpoints``, ``secrets``), each a YAML
+  list sorted by name, secrets redacted; empty types have no file.
+
+``make golden`` (``pytest --update-golden``) rewrites them all from the code.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.json_format import MessageToJson
 
@@ -38,22 +46,35 @@ def valid_case_names() -> list[str]:
 @dataclass(frozen=True)
 class Compiled:
     model: ir.Model
-    gateway: str | None  # None when the config has errors
+    gateways: tuple[str, ...]  # empty when the config has errors
+
+
+def ir_document(value: Any) -> Any:
+    """The IR as plain data: dataclasses as mappings of every field, enums by value, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: ir_document(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [ir_document(item) for item in value]
+    return value
 
 
 def compile_case(name: str) -> tuple[Compiled, dict[str, str]]:
-    """The case's model and its expected-output files, rendered from the code: {file name: text}."""
+    """The case's model and its expected-output files, rendered from the code: {relative path: text}."""
     result = compile_directory(CASES_DIR / name / "in")
     files: dict[str, str] = {}
     if result.diagnostics:
         diagnostics = sorted(result.diagnostics, key=lambda d: d.sort_key())
         files["diagnostics.txt"] = "".join(f"{d}\n" for d in diagnostics)
-    if any(d.severity is Severity.ERROR for d in result.diagnostics) or not result.model.gateways:
-        return Compiled(result.model, None), files
-    gateway = result.model.gateways[0].name
-    for short_name, documents in resource_documents(translate_gateway(result.model, gateway)).items():
-        files[f"{short_name}.yaml"] = yaml_text(documents)
-    return Compiled(result.model, gateway), files
+    files["ir.yaml"] = yaml_text(ir_document(result.model))
+    if any(d.severity is Severity.ERROR for d in result.diagnostics):
+        return Compiled(result.model, ()), files
+    gateways = tuple(gateway.name for gateway in result.model.gateways)
+    for gateway in gateways:
+        for short_name, documents in resource_documents(translate_gateway(result.model, gateway)).items():
+            files[f"{gateway}/{short_name}.yaml"] = yaml_text(documents)
+    return Compiled(result.model, gateways), files
 
 
 def _header_secret_names(ops: ir.HeaderOps) -> set[str]:

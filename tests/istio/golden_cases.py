@@ -1,11 +1,10 @@
 """Golden cases: tests/istio/golden/<case>/in/*.yaml -> out/istio.yaml and out/findings.txt.
 
-Regenerate with ``GITXDS_UPDATE_GOLDEN=1 pytest tests/istio`` and review the diff.
+Regenerate with ``make golden`` (``pytest --update-golden``) and review the diff.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from gitxds.translators.istio import ExportResult, export
 from gitxds.translators.istio.render import render_yaml
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-UPDATE_ENV = "GITXDS_UPDATE_GOLDEN"
 
 
 @dataclass(frozen=True)
@@ -36,14 +34,10 @@ def render_case(name: str) -> Rendered:
     return Rendered(render_yaml(result), findings, result)
 
 
-def updating() -> bool:
-    return os.environ.get(UPDATE_ENV) == "1"
-
-
-def check_or_update(path: Path, actual: str) -> None:
-    if updating():
+def check_or_update(path: Path, actual: str, update: bool) -> None:
+    if update:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual)
         return
-    assert path.exists(), f"{path} is missing: run with {UPDATE_ENV}=1 to create it"
-    assert actual == path.read_text(), f"{path} differs: run with {UPDATE_ENV}=1 and review the diff"
+    assert path.exists(), f"{path} is missing: run `make golden` to create it"
+    assert actual == path.read_text(), f"{path} differs: run `make golden` and review the diff"

@@ -21,10 +21,10 @@ def test_there_are_golden_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_golden_output(case: str) -> None:
+def test_golden_output(case: str, update_golden: bool) -> None:
     rendered = render_case(case)
-    check_or_update(GOLDEN_DIR / case / "out" / "istio.yaml", rendered.yaml)
-    check_or_update(GOLDEN_DIR / case / "out" / "findings.txt", rendered.findings)
+    check_or_update(GOLDEN_DIR / case / "out" / "istio.yaml", rendered.yaml, update_golden)
+    check_or_update(GOLDEN_DIR / case / "out" / "findings.txt", rendered.findings, update_golden)
 
 
 @pytest.mark.parametrize("case", CASES)
