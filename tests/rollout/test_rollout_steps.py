@@ -130,6 +130,7 @@ def test_failing_more_than_failure_limit_rolls_back_to_the_old_split_with_eviden
     assert (evidence.backend, evidence.metric, evidence.threshold) == ("v2", "successRate", 99.0)
     assert evidence.value == 80.0 and evidence.requests == 100
     assert (evidence.interval_start, evidence.interval_end) == (1010.0, 1020.0)
+    assert rollout.first_failure_at == 1010.0
 
 
 def test_rolled_back_stays_rolled_back_until_git_changes() -> None:

@@ -66,6 +66,10 @@ class RolloutController:
         self.request_rebuild: Callable[[str], None] = lambda reason: None
         self.on_rolled_back: RolledBack | None = None
 
+    def use_signals(self, signals: WindowSource) -> None:
+        """Where analysis reads the traffic of each interval (the gateway's own access logs)."""
+        self._signals = signals
+
     # -- the writer's side ---------------------------------------------------------------------
 
     def apply(self, model: ir.Model, version: str) -> Applied:

@@ -45,6 +45,7 @@ class RuleRollout:
     evidence: tuple[Evidence, ...] = ()  # of the interval that decided (or the last failing one)
     note: str = ""  # why it ended, what happened to Git
     started_at: float = 0.0
+    first_failure_at: float | None = None  # end of the first failing interval
     finished_at: float | None = None  # when it was rolled back or done
 
     def weight(self, policy: ir.RolloutPolicy) -> int:
@@ -76,6 +77,7 @@ class RuleRollout:
             "evidence": [e.to_json() for e in self.evidence],
             "note": self.note,
             "startedAt": self.started_at,
+            "firstFailureAt": self.first_failure_at,
             "finishedAt": self.finished_at,
         }
 
@@ -97,6 +99,7 @@ class RuleRollout:
             evidence=tuple(Evidence.from_json(e) for e in data.get("evidence", ())),
             note=str(data.get("note", "")),
             started_at=float(data.get("startedAt", 0.0)),
+            first_failure_at=None if data.get("firstFailureAt") is None else float(data["firstFailureAt"]),
             finished_at=None if data.get("finishedAt") is None else float(data["finishedAt"]),
         )
 
@@ -131,6 +134,8 @@ def _judged(rollout: RuleRollout, analysis: ir.Analysis, judgement: Judgement) -
         evidence = judgement.evidence or rollout.evidence
         return replace(rollout, last_outcome=judgement.outcome, evidence=evidence)
     failures = rollout.failures + 1
+    if rollout.first_failure_at is None:
+        rollout = replace(rollout, first_failure_at=judgement.evidence[0].interval_end)
     if failures > analysis.failure_limit:
         note = f"rolled back after {failures} failing interval(s) (failureLimit {analysis.failure_limit})"
         return replace(
