@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
     )
     rollout.add_argument(
         "--rollout-settle",
-        default="1s",
+        default="1.5s",
         help="how long after an analysis interval ends its access logs are awaited (%(default)s)",
     )
     add_xds_tls_arguments(parser)

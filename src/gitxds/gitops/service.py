@@ -51,7 +51,7 @@ class ServeOptions:
     discovery_sync_seconds: float = 10.0  # a starting replica waits this long for the first lists
     rollout_state: Path | None = None  # rollout progress survives restarts in this file
     rollout_tick_seconds: float = 0.2
-    rollout_settle_seconds: float = 1.0  # access logs of an interval are awaited this long after it
+    rollout_settle_seconds: float = 1.5  # Envoy flushes access logs every 1s
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -49,7 +49,7 @@ class RolloutController:
         metrics: RolloutMetrics | None = None,
         store: StateStore | None = None,
         clock: Callable[[], float] = time.time,
-        settle_seconds: float = 1.0,
+        settle_seconds: float = 1.5,
         logger: logging.Logger | None = None,
     ) -> None:
         self._signals = signals
