@@ -108,19 +108,22 @@ class RolloutController:
             moved = tick(before, self._model, self._clock() - self._settle, self._judge)
             if moved == before:
                 return False
-            self._set(moved)
-            changed = [r for name, r in moved.rollouts.items() if r != before.rollouts.get(name)]
+            self._set(moved)  # judged intervals are kept even when nothing served changes
+            changed = [
+                r for name, r in moved.rollouts.items() if _served(r) != _served(before.rollouts.get(name))
+            ]
         policies = {rule.name: policy for rule, policy in covered_rules(self._model)}
         for rollout in changed:
             self._report(rollout, before.rollouts.get(rollout.rule), policies.get(rollout.rule))
-        self.request_rebuild("rollout step")
-        return True
+        if changed:
+            self.request_rebuild("rollout step")
+        return bool(changed)
 
     def _judge(self, rollout: RuleRollout, analysis: ir.Analysis, start: float, end: float) -> Judgement:
         windows = self._signals.window(rollout.backends, start, end) if self._signals is not None else {}
         judgement = judge(analysis, windows, rollout.backends, start, end)
         if self._metrics is not None:
-            self._metrics.intervals.labels(rule=rollout.rule, outcome=judgement.outcome.value).inc()
+            self._metrics.judged(rollout.rule, judgement)
         for evidence in judgement.breaches:
             self._log.warning("rollout of %s: %s", rollout.rule, evidence)
         return judgement
@@ -198,6 +201,11 @@ class RolloutController:
         self._state = state
         if self._store is not None:
             self._store.save(state)
+
+
+def _served(rollout: RuleRollout | None) -> tuple[Phase, int] | None:
+    """What decides the weights a rollout serves."""
+    return (rollout.phase, rollout.step) if rollout is not None else None
 
 
 def _commanded(rollout: RuleRollout, action: str, who: str, now: float) -> RuleRollout:

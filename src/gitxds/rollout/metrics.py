@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gitxds import ir
+from gitxds.rollout.analysis import Judgement
 from gitxds.rollout.state import Phase, RuleRollout
 
 __all__ = ["RolloutMetrics"]
@@ -40,13 +41,16 @@ class RolloutMetrics:
             registry=registry,
         )
 
+    def judged(self, rule: str, judgement: Judgement) -> None:
+        self.intervals.labels(rule=rule, outcome=judgement.outcome.value).inc()
+        for evidence in judgement.evidence:
+            self.analysis_value.labels(rule=rule, backend=evidence.backend, metric=evidence.metric).set(
+                evidence.value
+            )
+
     def observe(self, rollout: RuleRollout, policy: ir.RolloutPolicy | None) -> None:
         self.weight.labels(rule=rollout.rule).set(rollout.weight(policy) if policy else 0)
         self.step.labels(rule=rollout.rule).set(rollout.step + 1)
-        for evidence in rollout.evidence:
-            self.analysis_value.labels(
-                rule=rollout.rule, backend=evidence.backend, metric=evidence.metric
-            ).set(evidence.value)
         if rollout.phase is Phase.ROLLED_BACK:
             metric = next((e.metric for e in rollout.evidence if not e.held), "manual")
             self.rollbacks.labels(rule=rollout.rule, metric=metric).inc()
