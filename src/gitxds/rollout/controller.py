@@ -36,6 +36,7 @@ class Applied:
     """A version as the writer will serve it: Git's model, the model served and the rollouts behind it."""
 
     model: ir.Model
+    version: str
     served: ir.Model
     state: Rollouts
     base: Rollouts  # the controller's state this was planned from
@@ -76,13 +77,13 @@ class RolloutController:
         with self._lock:
             base = self._state
             state = plan(base, model, version, self._clock())
-            return Applied(model, served_model(state, model), state, base)
+            return Applied(model, version, served_model(state, model), state, base)
 
     def commit(self, applied: Applied) -> None:
         """The writer published ``applied``: it is what every proxy is served now."""
         with self._lock:
             if applied.base is not self._state:  # moved on meanwhile: keep that progress
-                self._set(plan(self._state, applied.model, "", self._clock()))
+                self._set(plan(self._state, applied.model, applied.version, self._clock()))
                 self.request_rebuild("rollout moved on during a build")
             else:
                 self._set(applied.state)
