@@ -152,7 +152,7 @@ class RolloutStack:
                 for host in dynamic["route_config"].get("virtual_hosts", []):
                     for route in host.get("routes", []):
                         if route.get("match", {}).get("prefix") == "/v1/chat":
-                            return _share(route["route"], backend)
+                            return route_share(route["route"], backend)
         raise AssertionError("Envoy has no chat route")
 
     def tally(self, count: int) -> Counter[str]:
@@ -223,7 +223,7 @@ def _parallel_batch(stack: RolloutStack, batch: int) -> list[Any]:
     return [response for each in batches for response in each]
 
 
-def _share(action: dict[str, Any], backend: str) -> float:
+def route_share(action: dict[str, Any], backend: str) -> float:
     if "cluster" in action:
         return 100.0 if action["cluster"] == backend else 0.0
     clusters = action["weighted_clusters"]["clusters"]

@@ -82,6 +82,12 @@ def register(subparsers: Any) -> None:
         help="file keeping rollout progress, so a restart resumes each rollout at its step",
     )
     rollout.add_argument(
+        "--rollout-lease",
+        metavar="NAMESPACE/NAME",
+        help="with several replicas: the Kubernetes Lease that picks the one replica driving rollouts "
+        "(the others serve the step it publishes there)",
+    )
+    rollout.add_argument(
         "--rollout-settle",
         default="1.5s",
         help="how long after an analysis interval ends its access logs are awaited (%(default)s)",
@@ -111,6 +117,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         raise UsageError(f"{args.dir} is not a directory")
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         raise UsageError(f"--kubeconfig {args.kubeconfig} is not a file")
+    if args.rollout_lease is not None and args.rollout_lease.count("/") != 1:
+        raise UsageError(f"--rollout-lease {args.rollout_lease}: write NAMESPACE/NAME")
     if args.secrets_dir is not None and not args.secrets_dir.is_dir():
         raise UsageError(f"--secrets-dir {args.secrets_dir} is not a directory")
     return ServeOptions(
@@ -132,6 +140,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
         rollout_state=args.rollout_state,
         rollout_settle_seconds=settle_ms / 1000,
+        rollout_lease=args.rollout_lease,
     )
 
 

@@ -19,8 +19,9 @@ from gitxds import ir
 from gitxds.gitops.gitcmd import GitError
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.rollback import push_revert, still_declared_note
+from gitxds.gitops.rollout_lease import RolloutLease
 from gitxds.rollout import RuleRollout, WindowSource
-from gitxds.rollout.controller import RolloutController
+from gitxds.rollout.controller import ManualError, RolloutController
 from gitxds.rollout.metrics import RolloutMetrics
 from gitxds.rollout.store import StateStore
 
@@ -39,6 +40,7 @@ class RolloutDriver:
         tick_seconds: float,
         settle_seconds: float,
         logger: logging.Logger,
+        lease: RolloutLease | None = None,
     ) -> None:
         self.controller = RolloutController(
             signals,
@@ -57,6 +59,9 @@ class RolloutDriver:
         self._pending: asyncio.Task[Any] | None = None
         self._again = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._lease = lease  # with several replicas: only the holder drives
+        self.driving = lease is None
+        self.holder: str | None = None
 
     def start(
         self, reload: Reload, *, git: GitSync | None, sync: Callable[[], Awaitable[Any]], stop: asyncio.Event
@@ -67,12 +72,26 @@ class RolloutDriver:
         return asyncio.create_task(self._drive(stop))
 
     async def _drive(self, stop: asyncio.Event) -> None:
+        renew_every = max(1, int(self._lease.duration / self._tick_seconds / 3)) if self._lease else 0
+        ticks = 0
         while not stop.is_set():
             try:
-                self.controller.tick()
-            except Exception:  # the clock must outlive one bad tick; the next one retries
+                if self._lease is not None and ticks % renew_every == 0:
+                    await self._sync_lease(self._lease)
+                if self.driving:
+                    self.controller.tick()
+            except Exception:  # the clock must outlive one bad tick or an API error; the next one retries
                 self._log.exception("rollout tick failed")
+            ticks += 1
             await asyncio.sleep(self._tick_seconds)
+
+    async def _sync_lease(self, lease: RolloutLease) -> None:
+        view = await asyncio.to_thread(lease.sync, self.controller.state)
+        was_driving, self.driving, self.holder = self.driving, view.held, view.holder
+        if view.state is not None and (not view.held or not was_driving):
+            self.controller.adopt(
+                view.state
+            )  # a follower serves the holder's step; a new holder goes on from it
 
     def _request_rebuild(self, reason: str) -> None:
         if self._loop is not None:
@@ -122,11 +141,16 @@ class RolloutDriver:
 
     # -- admin ---------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, list[dict[str, Any]]]:
-        return self.controller.status()
+    def status(self) -> dict[str, Any]:
+        driver = {"driving": self.driving, "holder": self.holder} if self._lease is not None else {}
+        return {**self.controller.status(), **driver}
 
     def command(self, action: str, rule: str | None) -> dict[str, Any]:
         """A manual command from the admin endpoint; raises ManualError when it cannot apply."""
+        if not self.driving:
+            raise ManualError(
+                f"this replica does not drive rollouts; send it to {self.holder or 'the lease holder'}"
+            )
         changed = self.controller.command(action, rule, who="the admin endpoint")
         self._log.warning(
             "rollout %s of %s by the admin endpoint", action, ", ".join(r["rule"] for r in changed)

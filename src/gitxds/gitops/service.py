@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
+from gitxds.gitops.rollout_lease import RolloutLease, lease_api
 from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.watch import ConfigWatcher
@@ -52,6 +55,7 @@ class ServeOptions:
     rollout_state: Path | None = None  # rollout progress survives restarts in this file
     rollout_tick_seconds: float = 0.2
     rollout_settle_seconds: float = 1.5  # Envoy flushes access logs every 1s
+    rollout_lease: str | None = None  # "NAMESPACE/NAME": several replicas, one drives the rollouts
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -100,6 +104,7 @@ class GitxdsService:
             tick_seconds=options.rollout_tick_seconds,
             settle_seconds=options.rollout_settle_seconds,
             logger=self._log,
+            lease=self._rollout_lease(options),
         )
         self.reconciler = Reconciler(
             config_dir,
@@ -121,6 +126,13 @@ class GitxdsService:
         self._converged: dict[str, str] = {}  # node id -> config version whose convergence was observed
         self._last_ack: dict[str, float] = {}  # node id -> monotonic time of its latest ACK
         self._convergence_check: asyncio.Handle | None = None
+
+    def _rollout_lease(self, options: ServeOptions) -> RolloutLease | None:
+        if options.rollout_lease is None:
+            return None
+        namespace, _, name = options.rollout_lease.partition("/")
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        return RolloutLease(lease_api(options.kubeconfig), namespace, name, identity, logger=self._log)
 
     def _resolve(self, node_id: str, node_cluster: str) -> str | None:
         return self.reconciler.resolve_group(node_id, node_cluster)

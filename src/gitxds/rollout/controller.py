@@ -173,6 +173,18 @@ class RolloutController:
         self.request_rebuild(f"rollout {action}")
         return [rollouts[t.rule].to_json() for t in targets]
 
+    def adopt(self, state: Rollouts) -> None:
+        """Serve the progress the driving replica published (this replica does not drive)."""
+        with self._lock:
+            before = self._state
+            if state == before:
+                return
+            self._set(state)
+            changed = any(_served(r) != _served(before.rollouts.get(n)) for n, r in state.rollouts.items())
+            changed = changed or set(state.rollouts) != set(before.rollouts)
+        if changed:
+            self.request_rebuild("rollout progress from the driving replica")
+
     def annotate(self, rule: str, commit: str, note: str) -> None:
         """Record what became of Git after ``rule``'s rollback (started by ``commit``)."""
         with self._lock:
