@@ -5,7 +5,8 @@ then searched for in every output a user or an operator can see.
 Outputs searched: `gitxds validate` (text, json), `gitxds render` (yaml, json, --static-bootstrap),
 `gitxds export istio`, `gitxds diff` (text, json), `gitxds status` (table, json), the admin
 endpoint's /status, /config_dump and /metrics, the whole `gitxds serve` log, and the errors of a
-broken commit and of a config Envoy refuses because of a secret's value.
+broken commit, of a config Envoy refuses because of a secret's value, and of a commit that links
+into the secret store (``routes/leak.yaml`` to the credential, ``x.yaml`` to the whole store).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def test_no_output_contains_a_secret(tmp_path: Path) -> None:
 
         outputs = _cli_outputs(repo, serve)
         outputs.update(_broken_commit_outputs(repo, serve, auth))
+        outputs.update(_symlink_outputs(repo, serve, auth, secrets_dir))
         outputs.update(_refused_secret_outputs(repo, serve, auth, cluster, http_port, https_port, api.port))
         for path in ("/status", "/config_dump?gateway=edge", "/metrics"):
             code, body = serve.get(path, headers=auth)
@@ -150,6 +152,34 @@ def _broken_commit_outputs(repo: GitRepo, serve: ServeProcess, auth: dict[str, s
     outputs = {"broken commit status": str(config)}
     outputs["status table"] = _run("status", "--admin", f"http://127.0.0.1:{serve.admin_port}",
                                    "--token-file", str(repo.path.parent / "admin-token"))  # fmt: skip
+    return outputs
+
+
+def _symlink_outputs(
+    repo: GitRepo, serve: ServeProcess, auth: dict[str, str], secrets: Path
+) -> dict[str, str]:
+    """A pull request that links a secret file and the secret store into the config: refused by
+    name everywhere, the targets never read."""
+    (repo.path / "routes").mkdir()
+    (repo.path / "routes" / "leak.yaml").symlink_to(secrets / "provider-key")
+    (repo.path / "x.yaml").symlink_to(secrets)
+    linked = repo.commit("link the secret store into the config")
+    config = str(repo.path)
+    outputs = {
+        "validate links": _run("validate", config),
+        "validate links json": _run("validate", config, "--output", "json"),
+        "diff links": _run("diff", "--base", "HEAD~1", config),
+        "diff links committed": _run("diff", "--base", "HEAD~1", "--head", "HEAD", config),
+    }
+    for name, text in outputs.items():
+        assert "routes/leak.yaml" in text and "x.yaml" in text and "LinkOutsideConfig" in text, (name, text)
+    status = _wait_rejected(serve, linked, auth)
+    reasons = {(d["file"], d["reason"]) for d in status["last_rejected"]["diagnostics"]}
+    assert reasons == {("routes/leak.yaml", "LinkOutsideConfig"), ("x.yaml", "LinkOutsideConfig")}
+    outputs["links status"] = str(status)
+    (repo.path / "routes" / "leak.yaml").unlink()
+    (repo.path / "x.yaml").unlink()
+    repo.commit("remove the links")
     return outputs
 
 

@@ -2,19 +2,24 @@
 
 ``GitRepo(path)``: ``git init`` with an identity; ``write(relpath, text)``, ``commit(message)`` -> sha,
 ``revert(sha)`` -> sha, ``head()``.
-``ServeProcess(config_dir, workdir, *extra_args)``: starts ``python -m gitxds serve`` on free ports,
-waits for the admin endpoint; ``status()``, ``metrics()`` -> {sample line: value}, ``metric(name,
-**labels)``, ``post(path)``, ``log_tail()``, ``stop()``. ``bootstrap(node_id, cluster, delta)`` runs the
-real ``gitxds bootstrap`` command and returns its YAML text.
+``ServeProcess(config_dir, workdir, *extra_args, xds_port=None, prefix=(), memory_limit=None)``:
+starts ``python -m gitxds serve`` on free ports (or the given xDS port; behind ``prefix``, e.g.
+``setpriv`` to drop privileges; with its address space capped at ``memory_limit`` bytes), waits for
+the admin endpoint; ``status()``, ``metrics()`` -> {sample line: value}, ``metric(name, **labels)``,
+``post(path)``, ``log_tail()``, ``stop()``. ``bootstrap(node_id, cluster, delta)`` runs the real
+``gitxds bootstrap`` command and returns its YAML text. ``address_space_cap(limit)``: a
+``preexec_fn`` capping a child's memory.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +66,31 @@ def gitxds_command(*args: str, timeout: float = 30.0) -> str:
     return proc.stdout
 
 
+def address_space_cap(limit: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that caps the child's address space: a runaway allocation is a MemoryError."""
+    if limit is None:
+        return None
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return cap
+
+
 class ServeProcess:
     def __init__(
-        self, config_dir: Path | None, workdir: Path, *extra_args: str, xds_port: int | None = None
+        self,
+        config_dir: Path | None,
+        workdir: Path,
+        *extra_args: str,
+        xds_port: int | None = None,
+        prefix: Sequence[str] = (),
+        memory_limit: int | None = None,
     ) -> None:
         self.xds_port = xds_port or free_port()  # a restarted server keeps its port for the Envoys
         self.admin_port = free_port()
         self.log_path = workdir / f"gitxds-serve-{self.admin_port}.log"
-        command = [sys.executable, "-m", "gitxds", "serve"]
+        command = [*prefix, sys.executable, "-m", "gitxds", "serve"]
         if config_dir is not None:
             command.append(str(config_dir))
         command += [
@@ -79,7 +101,12 @@ class ServeProcess:
             *extra_args,
         ]
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=address_space_cap(memory_limit),  # noqa: PLW1509 - the child has no threads yet
+        )
         wait_for(self._admin_up, timeout=20, message="gitxds serve admin endpoint")
 
     @property

@@ -18,6 +18,14 @@ class Reason(enum.StrEnum):
     NOT_AN_OBJECT = "NotAnObject"
     UNKNOWN_API_VERSION = "UnknownApiVersion"
     UNKNOWN_KIND = "UnknownKind"
+    # Which files are read, and how much of them (limits: see gitxds.config.files.Limits)
+    LINK_OUTSIDE_CONFIG = "LinkOutsideConfig"
+    LINK_CYCLE = "LinkCycle"
+    NOT_A_REGULAR_FILE = "NotARegularFile"
+    UNREADABLE_FILE = "UnreadableFile"
+    FILE_TOO_LARGE = "FileTooLarge"
+    CONFIG_TOO_LARGE = "ConfigTooLarge"
+    ALIAS_EXPANSION_TOO_LARGE = "AliasExpansionTooLarge"
     # Shape of one document
     MISSING_FIELD = "MissingField"
     UNKNOWN_FIELD = "UnknownField"

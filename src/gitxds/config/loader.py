@@ -1,10 +1,15 @@
-"""Files -> validated documents and diagnostics. ``parse_file`` is pure so callers can cache it per file."""
+"""Files -> validated documents and diagnostics. ``parse_file`` is pure so callers can cache it per file.
+
+:class:`DirectoryLoader` is the one way a config directory is read, by every command and by
+``gitxds serve``: the files :func:`~gitxds.config.files.list_config_files` lists, read by
+:func:`~gitxds.config.files.read_config_file`, each parsed again only when it changed.
+"""
 
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +17,20 @@ from pydantic import ValidationError
 
 from gitxds.config.checks import check_document
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected, did_you_mean, line_of
-from gitxds.config.pydantic_errors import describe_value, issue_from_error
+from gitxds.config.files import DEFAULT_LIMITS, ConfigFile, Limits, list_config_files, read_config_file
+from gitxds.config.pydantic_errors import describe_type, describe_value, issue_from_error
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
 from gitxds.config.yamlread import FieldPath, RawDocument, format_path, has_child, node_at, read_documents
 from gitxds.errors import Diagnostic, Reason
 from gitxds.gcpause import collector_paused
 
-__all__ = ["config_files", "load_directory", "merge_files", "parse_file"]
-
-_SUFFIXES = (".yaml", ".yml")
+__all__ = ["DirectoryLoader", "LoadedDirectory", "load_directory", "merge_files", "parse_file"]
 
 
 def parse_file(relpath: str, text: str) -> FileResult:
     """One file's text -> its valid documents, its diagnostics and the documents it rejected."""
     raw_documents, problems = read_documents(text)
-    diagnostics = [Diagnostic(relpath, p.line, "", Reason.YAML_SYNTAX, p.message) for p in problems]
+    diagnostics = [Diagnostic(relpath, p.line, "", p.reason, p.message) for p in problems]
     documents: list[Document] = []
     rejected: list[Rejected] = []
     for raw in raw_documents:
@@ -44,31 +48,79 @@ def parse_file(relpath: str, text: str) -> FileResult:
     return FileResult(relpath, tuple(documents), tuple(diagnostics), tuple(rejected))
 
 
-def load_directory(root: Path) -> LoadedConfig:
+def load_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
     """Parse every config file under ``root``, then check names across files."""
-    results = []
     with collector_paused():
-        for relpath in config_files(root):
-            try:
-                text = (root / relpath).read_text(encoding="utf-8")
-            except (UnicodeDecodeError, OSError) as exc:
-                message = f"cannot read the file: {exc}"
-                diagnostic = Diagnostic(relpath, 0, "", Reason.YAML_SYNTAX, message)
-                results.append(FileResult(relpath, diagnostics=(diagnostic,)))
+        return DirectoryLoader(root, limits).load().config
+
+
+@dataclass(frozen=True)
+class LoadedDirectory:
+    config: LoadedConfig
+    # (relative path, content) by path: every file read, and every file refused with its diagnostic's
+    # text, so a version that adds an unreadable file still differs from the one before
+    contents: tuple[tuple[str, bytes], ...]
+    reparsed: int  # how many files were parsed in this load (the others were unchanged)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    signature: tuple[int, int, int, int]
+    content: bytes
+    result: FileResult
+
+
+class DirectoryLoader:
+    """Loads a config directory; a file is read again only when its stat signature changed, and
+    parsed again only when its content did."""
+
+    def __init__(self, root: Path, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.root = root
+        self.limits = limits
+        self._parsed: dict[str, _Parsed] = {}
+
+    def load(self) -> LoadedDirectory:
+        listing = list_config_files(self.root, self.limits)
+        fresh: dict[str, _Parsed] = {}
+        results = [FileResult(d.file, diagnostics=(d,)) for d in listing.refused]
+        reparsed = 0
+        for entry in listing.files:
+            parsed = self._parse(entry)
+            if isinstance(parsed, FileResult):  # not read: its diagnostic stands for it
+                results.append(parsed)
                 continue
-            results.append(parse_file(relpath, text))
-        return merge_files(results)
+            if parsed is not None:
+                previous = self._parsed.get(entry.relpath)
+                if previous is None or parsed.result is not previous.result:
+                    reparsed += 1
+                fresh[entry.relpath] = parsed
+                results.append(parsed.result)
+        self._parsed = fresh
+        contents = [(relpath, parsed.content) for relpath, parsed in fresh.items()]
+        contents += [(r.file, str(d).encode()) for r in results if r.file not in fresh for d in r.diagnostics]
+        return LoadedDirectory(merge_files(results), tuple(sorted(contents)), reparsed)
+
+    def _parse(self, entry: ConfigFile) -> _Parsed | FileResult | None:
+        cached = self._parsed.get(entry.relpath)
+        if cached is not None and cached.signature == entry.signature:
+            return cached
+        content = read_config_file(entry, self.limits)
+        if content is None:
+            return None  # removed since it was listed; the next change reloads
+        if isinstance(content, Diagnostic):
+            return FileResult(entry.relpath, diagnostics=(content,))
+        if cached is not None and cached.content == content:
+            return _Parsed(entry.signature, content, cached.result)
+        return _Parsed(entry.signature, content, _parse_bytes(entry.relpath, content))
 
 
-def config_files(root: Path) -> list[str]:
-    """Relative paths (with "/") of every ``*.yaml``/``*.yml`` under ``root``, hidden ones skipped, sorted."""
-    found = []
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for filename in filenames:
-            if filename.endswith(_SUFFIXES) and not filename.startswith("."):
-                found.append((Path(folder) / filename).relative_to(root).as_posix())
-    return sorted(found)
+def _parse_bytes(relpath: str, content: bytes) -> FileResult:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        return FileResult(relpath, diagnostics=(Diagnostic(relpath, 0, "", Reason.YAML_SYNTAX, message),))
+    return parse_file(relpath, text)
 
 
 def merge_files(results: Iterable[FileResult]) -> LoadedConfig:
@@ -105,9 +157,10 @@ def merge_files(results: Iterable[FileResult]) -> LoadedConfig:
 def _parse_document(relpath: str, raw: RawDocument) -> tuple[Document | None, list[Issue]]:
     data = raw.data
     if not isinstance(data, dict):
+        # described by its type only: a linked or misplaced file may hold a secret
         message = (
             "a document must be a mapping with apiVersion, kind, metadata and spec, "
-            f"got {describe_value(data)}"
+            f"got {describe_type(data)}"
         )
         return None, [Issue((), Reason.NOT_AN_OBJECT, message)]
     issues = _check_envelope(data)

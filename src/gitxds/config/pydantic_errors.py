@@ -14,7 +14,7 @@ from gitxds.config.document import Issue, did_you_mean
 from gitxds.config.yamlread import FieldPath, format_path, has_child
 from gitxds.errors import Reason
 
-__all__ = ["describe_value", "issue_from_error"]
+__all__ = ["describe_type", "describe_value", "issue_from_error"]
 
 _CUSTOM_REASONS = {
     "invalid_duration": Reason.INVALID_DURATION,
@@ -42,6 +42,8 @@ _EXPECTED_TYPES = {
 }
 _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 _QUOTED = re.compile(r"'([^']*)'")
+_MAX_QUOTED = 80  # characters of a value a message may quote
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
 
 
 def issue_from_error(error: ErrorDetails, data: Any, model: type[BaseModel]) -> Issue:
@@ -79,12 +81,32 @@ def describe_value(value: Any) -> str:
     if isinstance(value, int | float):
         return f"number {value}"
     if isinstance(value, str):
-        return f'"{value}"'
+        return quote(value)
+    return describe_type(value)
+
+
+def describe_type(value: Any) -> str:
+    """What kind of value this is, without any of its text."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return type(value).__name__
+    return "a date" if hasattr(value, "isoformat") else "a value"
+
+
+def quote(text: str) -> str:
+    """``text`` in double quotes, on one line, at most ``_MAX_QUOTED`` characters of it."""
+    if len(text) > _MAX_QUOTED:
+        text = f"{text[: _MAX_QUOTED - 3]}..."
+    return f'"{text.translate(_CONTROL)}"'
 
 
 def _clean_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> FieldPath:

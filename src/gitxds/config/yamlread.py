@@ -8,6 +8,10 @@ nodes, and one walk over them builds the plain data and the line index, resolvin
 ruamel's YAML 1.2 rules and constructors. Anything unusual there (a syntax error, an explicit tag, a
 directive, a merge key, a duplicate key, an alias cycle...) sends the section through ruamel's loader
 instead, which decides what it means and how it is reported.
+
+Limits on hostile text live in their own functions below (``_check_aliases``, ``_safe_message``):
+an alias may not expand a document by more than ``ALIAS_EXPANSION_BUDGET`` nodes, and a problem's
+message never carries more than a short, escaped excerpt of the text.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
+from gitxds.errors import Reason
+
 __all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "has_child", "node_at", "read_documents"]
 
 FieldPath = tuple[str | int, ...]
@@ -33,6 +39,9 @@ _DOCUMENT_END = re.compile(r"\.\.\.\s*")
 _MAX_FLOW_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+# Nodes that aliases may add to one document (an anchored list of 20 items used 500 times fits).
+ALIAS_EXPANSION_BUDGET = 10_000
+_MAX_MESSAGE = 200
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class RawDocument:
 class YamlProblem:
     line: int
     message: str
+    reason: Reason = Reason.YAML_SYNTAX
 
 
 def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
@@ -59,6 +69,9 @@ def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
         chunk = "\n".join(lines[start:end]) + "\n"
         try:
             fast = _read_fast(chunk, start)
+        except _AliasExpansionError as exc:
+            problems.append(exc.problem(start + 1))
+            continue
         except Exception:  # ruamel's loader below decides what the section means
             pass
         else:
@@ -68,27 +81,38 @@ def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
         # The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
         yaml = yaml or YAML(typ="safe", pure=False)
         chunk = "\n" * start + chunk  # padded with blank lines so ruamel's lines are file lines
-        first_line = start + 1
-        try:
-            document = _read_one(yaml, chunk, first_line)
-        except MarkedYAMLError as exc:
-            problems.append(_problem(exc, first_line, chunk.splitlines()))
-        except YAMLError as exc:
-            problems.append(YamlProblem(first_line, " ".join(str(exc).split())))
-        except RecursionError:
-            problems.append(
-                YamlProblem(first_line, "the document nests too deeply or an alias refers to itself")
-            )
-        else:
-            if document is not None:
-                documents.append(document)
+        problem = _read_slow(yaml, chunk, start + 1, documents)
+        if problem is not None:
+            problems.append(problem)
     return documents, problems
+
+
+def _read_slow(yaml: YAML, chunk: str, first_line: int, documents: list[RawDocument]) -> YamlProblem | None:
+    """ruamel's loader on one section: appends its document, or returns what is wrong with it."""
+    try:
+        document = _read_one(yaml, chunk, first_line)
+    except _AliasExpansionError as exc:
+        return exc.problem(first_line)
+    except MarkedYAMLError as exc:
+        return _problem(exc, first_line, chunk.splitlines())
+    except YAMLError as exc:
+        return YamlProblem(first_line, _safe_message(str(exc)))
+    except RecursionError:
+        return YamlProblem(first_line, "the document nests too deeply or an alias refers to itself")
+    except Exception as exc:  # a constructor refusing a tagged value (!!int x): never quote the value
+        message = f"a value does not fit its explicit YAML tag ({type(exc).__name__})"
+        return YamlProblem(first_line, message)
+    if document is not None:
+        documents.append(document)
+    return None
 
 
 def _read_one(yaml: YAML, chunk: str, first_line: int) -> RawDocument | None:
     if _too_deep(chunk):
         raise RecursionError
     node = yaml.compose(chunk)
+    if node is not None and "*" in chunk:
+        _check_aliases(node)
     data = _to_plain(yaml.constructor.construct_document(node)) if node is not None else None
     if data is None:  # an empty document
         return None
@@ -186,7 +210,75 @@ def _problem(exc: MarkedYAMLError, first_line: int, chunk_lines: list[str]) -> Y
     message = "; ".join(str(p).strip() for p in parts) or "invalid YAML"
     if 0 < line <= len(chunk_lines) and "\t" in chunk_lines[line - 1]:
         message += " (a tab character: YAML is indented with spaces)"
-    return YamlProblem(line, " ".join(message.split()))
+    return YamlProblem(line, _safe_message(message))
+
+
+# --- limits on hostile text ----------------------------------------------------------------------
+
+_DUPLICATE_KEY_VALUES = re.compile(r' with value ".*?" \(original value: ".*"\)', re.DOTALL)
+_QUOTED_VALUE = re.compile(r'(?<!duplicate key )"[^"]*"')  # a value the parser quotes, not a key
+_SINGLE_QUOTED = re.compile(r"'([^']{24})[^']+'")  # a tag or a character: kept, but short
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
+class _AliasExpansionError(Exception):
+    def __init__(self, written: int, expanded: int) -> None:
+        super().__init__()
+        self.written = written
+        self.expanded = expanded
+
+    def problem(self, base: int) -> YamlProblem:
+        message = (
+            f"aliases would expand this document from {self.written} to {self.expanded} nodes; at most "
+            f"{ALIAS_EXPANSION_BUDGET} may come from aliases, so it is not read"
+        )
+        return YamlProblem(base, message, Reason.ALIAS_EXPANSION_TOO_LARGE)
+
+
+def _check_aliases(root: Node) -> None:
+    """Refuses a document whose aliases expand it by more than the budget, before anything expands
+    it: the composed nodes share each anchored node, so this walk costs only the text's own size.
+    A self-referencing alias is left to the loader, which reports it."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if children_done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            return  # a cycle
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    expanded, written = sizes[id(root)], len(sizes)
+    if expanded - written > ALIAS_EXPANSION_BUDGET:
+        raise _AliasExpansionError(written, expanded)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _safe_message(message: str) -> str:
+    """The parser's message on one line, short, without the values it may quote."""
+    message = _DUPLICATE_KEY_VALUES.sub("", message)
+    message = _QUOTED_VALUE.sub('"..."', message)
+    message = _SINGLE_QUOTED.sub(r"'\1...'", message)
+    message = " ".join(message.split()).translate(_CONTROL)
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 3] + "..."
+    return message
 
 
 def _index_lines(node: Node, path: FieldPath, lines: dict[FieldPath, int]) -> None:
@@ -279,6 +371,8 @@ def _read_fast(chunk: str, start: int) -> RawDocument | None:
         composer.dispose()
     if node is None:
         return None
+    if "*" in chunk:
+        _check_aliases(node)
     lines: dict[FieldPath, int] = {}
     data = _build(node, (), lines, start + 1)
     if data is None:  # an empty document

@@ -34,5 +34,13 @@ def config_at_revision(config_dir: Path, revision: str, into: Path) -> Path:
             return target
         raise GitError(f"git archive failed: {proc.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
-        tar.extractall(into, filter="data")
+        tar.extractall(into, filter=_keep_links)
     return target
+
+
+def _keep_links(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """Links are extracted as they are, wherever they point: the config loader refuses those that
+    leave the config directory with a diagnostic (it never follows them), as it does in a work tree."""
+    if member.issym():
+        return tarfile.tar_filter(member, path)
+    return tarfile.data_filter(member, path)
