@@ -2,8 +2,9 @@
 
 Each input is a config directory with one hostile file; ``gitxds validate DIR`` runs in a child
 process whose address space is capped (``--cap-mb``) so a bomb that would take the machine down is
-reported as "over the cap" instead. Prints the median wall time and the peak RSS (the child's
-``ru_maxrss``) of ``--runs`` runs per input.
+reported as "over the cap" instead. Prints the median wall time, CPU time (user + system: what a
+shared machine does not distort) and peak RSS (the child's ``ru_maxrss``) of ``--runs`` runs per
+input, next to a baseline directory holding one Gateway (the cost of starting gitxds at all).
 
     python -m bench.input_limits [--runs 3] [--cap-mb 4096] [--timeout 120]
 """
@@ -26,15 +27,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from harness.hostile import alias_bomb, large_config
 
+GATEWAY = """\
+apiVersion: gitxds.dev/v1alpha1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  proxies: {cluster: edge}
+  listeners: [{name: http, port: 10000}]
+"""
+
 INPUTS = {
+    "baseline (one Gateway)": lambda: GATEWAY,
     "alias bomb, 5 levels": lambda: alias_bomb(5),
     "alias bomb, 8 levels": lambda: alias_bomb(8),
     "50 MB file": lambda: large_config(50 * 1024 * 1024),
 }
 
 
-def _run_once(directory: Path, cap_bytes: int, timeout: float) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, outcome) of one ``gitxds validate`` child."""
+def _run_once(directory: Path, cap_bytes: int, timeout: float) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS in MB, outcome) of one ``gitxds validate`` child."""
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, cap_bytes))
@@ -56,7 +67,7 @@ def _run_once(directory: Path, cap_bytes: int, timeout: float) -> tuple[float, f
         output.seek(0)
         text = output.read().decode(errors="replace")
     outcome = f"killed after {timeout:.0f} s" if child.returncode < 0 else _outcome(child.returncode, text)
-    return seconds, usage.ru_maxrss / 1024, outcome
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, outcome
 
 
 def _outcome(code: int, output: str) -> str:
@@ -79,11 +90,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             text = make()
             (directory / "hostile.yaml").write_text(text)
             runs = [_run_once(directory, args.cap_mb * 1024 * 1024, args.timeout) for _ in range(args.runs)]
-            seconds = statistics.median(r[0] for r in runs)
-            peak = statistics.median(r[1] for r in runs)
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            peak = statistics.median(r[2] for r in runs)
             print(
-                f"{label:<22} {len(text):>10} bytes  validate {seconds:7.2f} s  peak RSS {peak:7.0f} MB  "
-                f"({runs[-1][2]})"
+                f"{label:<24} {len(text):>10} bytes  wall {wall:7.2f} s  CPU {cpu:7.2f} s  "
+                f"peak RSS {peak:6.0f} MB  ({runs[-1][3][:90]})"
             )
 
 
