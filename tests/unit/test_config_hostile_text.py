@@ -88,3 +88,11 @@ def test_a_quoted_value_is_short_and_on_one_line() -> None:
     assert problem.reason is Reason.UNKNOWN_KIND
     assert "\n" not in str(problem) and "K" * 81 not in problem.message
     assert '"KKK' in problem.message and '..."' in problem.message
+
+
+def test_every_value_a_check_quotes_is_short_and_on_one_line() -> None:
+    long_value = "9" * 300 + "\\nforged: line"
+    text = HEAD + f'  dns: {{hostname: b, port: 80}}\n  connectTimeout: "{long_value}"\n'
+    [problem] = parse_file("x.yaml", text).diagnostics
+    assert problem.reason is Reason.INVALID_DURATION
+    assert "\n" not in str(problem) and "9" * 81 not in problem.message

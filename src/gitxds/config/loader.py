@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from gitxds.config.checks import check_document
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected, did_you_mean, line_of
 from gitxds.config.files import DEFAULT_LIMITS, ConfigFile, Limits, list_config_files, read_config_file
-from gitxds.config.pydantic_errors import describe_type, describe_value, issue_from_error
+from gitxds.config.pydantic_errors import bounded_message, describe_type, describe_value, issue_from_error
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
 from gitxds.config.yamlread import FieldPath, RawDocument, format_path, has_child, node_at, read_documents
 from gitxds.errors import Diagnostic, Reason
@@ -40,7 +40,11 @@ def parse_file(relpath: str, text: str) -> FileResult:
             continue
         diagnostics.extend(
             Diagnostic(
-                relpath, line_of(raw.lines, i.path, raw.line), format_path(i.path), i.reason, i.message
+                relpath,
+                line_of(raw.lines, i.path, raw.line),
+                format_path(i.path),
+                i.reason,
+                bounded_message(i.message),
             )
             for i in issues
         )

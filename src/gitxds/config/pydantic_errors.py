@@ -14,7 +14,7 @@ from gitxds.config.document import Issue, did_you_mean
 from gitxds.config.yamlread import FieldPath, format_path, has_child
 from gitxds.errors import Reason
 
-__all__ = ["describe_type", "describe_value", "issue_from_error"]
+__all__ = ["bounded_message", "describe_type", "describe_value", "issue_from_error", "quote"]
 
 _CUSTOM_REASONS = {
     "invalid_duration": Reason.INVALID_DURATION,
@@ -44,6 +44,7 @@ _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "
 _QUOTED = re.compile(r"'([^']*)'")
 _MAX_QUOTED = 80  # characters of a value a message may quote
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+_LONG_QUOTED = re.compile(rf'"([^"]{{{_MAX_QUOTED - 3}}})[^"]{{4,}}"')
 
 
 def issue_from_error(error: ErrorDetails, data: Any, model: type[BaseModel]) -> Issue:
@@ -100,6 +101,11 @@ def describe_type(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return "a date" if hasattr(value, "isoformat") else "a value"
+
+
+def bounded_message(message: str) -> str:
+    """Any message, however its values were quoted: on one line, each quoted value shortened."""
+    return _LONG_QUOTED.sub(r'"\1..."', message).translate(_CONTROL)
 
 
 def quote(text: str) -> str:
