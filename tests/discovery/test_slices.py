@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fakes.kube_api import endpoint, endpoint_slice
 from gitxds import ir
-from gitxds.discovery import endpoints_for_port
+from gitxds.discovery import endpoints_for_port, pods_selected
 
 
 def addresses(endpoints: tuple[ir.Endpoint, ...]) -> list[str]:
@@ -55,3 +55,25 @@ def test_first_address_only_duplicates_merged_fqdn_slices_ignored_output_sorted(
         endpoint_slice("f", "svc", [endpoint("model.example.com")], address_type="FQDN"),
     ]
     assert addresses(endpoints_for_port(slices, 8080)) == ["10.0.0.1", "10.0.0.5"]
+
+
+def test_a_pod_selector_keeps_its_pods_and_drains_on_its_own() -> None:
+    pods = {"a": {"version": "v1"}, "b": {"version": "v2"}, "c": {"version": "v2"}}
+    slices = [
+        endpoint_slice(
+            "s",
+            "svc",
+            [
+                endpoint("10.0.0.1", pod="a"),
+                endpoint("10.0.0.2", pod="b", ready=False, serving=True, terminating=True),
+                endpoint("10.0.0.3", pod="c", ready=False),
+                endpoint("10.0.0.4", pod="gone"),  # its pod is not (or no longer) known
+                endpoint("10.0.0.5"),  # no targetRef
+            ],
+        )
+    ]
+    v1 = pods_selected(pods, [("version", "v1")])
+    v2 = pods_selected(pods, [("version", "v2")])
+    assert addresses(endpoints_for_port(slices, 8080, v1)) == ["10.0.0.1"]
+    # v1 has a ready pod, v2 does not: v2 drains on its serving terminating pod
+    assert addresses(endpoints_for_port(slices, 8080, v2)) == ["10.0.0.2"]

@@ -1,10 +1,13 @@
-"""A FAKE Kubernetes API server: just enough of discovery.k8s.io/v1 EndpointSlices for discovery tests.
+"""A FAKE Kubernetes API server: just enough of EndpointSlices (discovery.k8s.io/v1) and Pods (v1)
+for discovery tests.
 
 No real API server can run here, so the real ``kubernetes`` client talks HTTP to this fake. It speaks
 list and watch (``?watch=true``: a chunked stream of JSON events ADDED / MODIFIED / DELETED from a
-``resourceVersion``), a ``labelSelector`` of the form ``key=value``, ``timeoutSeconds``, an ``ERROR``
-event with code 410 when the requested version was compacted away, injected error statuses, and
-dropped connections. ``sent_at`` records when each event version was first written to a watch stream.
+``resourceVersion``), a ``labelSelector`` of ``key=value`` terms joined by ``,``, ``timeoutSeconds``,
+an ``ERROR`` event with code 410 when the requested version was compacted away, injected error
+statuses, and dropped connections. ``sent_at`` records when each event version was first written to
+a watch stream. As a real API server does, a watch with a label selector sees an object that stops
+matching as DELETED and one that starts matching as ADDED.
 """
 
 from __future__ import annotations
@@ -23,28 +26,54 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-_PATH = re.compile(r"^/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/endpointslices$")
+_PATHS = {
+    "endpointslices": re.compile(r"^/apis/discovery\.k8s\.io/v1/namespaces/([^/]+)/endpointslices$"),
+    "pods": re.compile(r"^/api/v1/namespaces/([^/]+)/pods$"),
+}
+_RESOURCE_OF_KIND = {"EndpointSlice": "endpointslices", "Pod": "pods"}
+_LIST_KIND = {"endpointslices": ("discovery.k8s.io/v1", "EndpointSliceList"), "pods": ("v1", "PodList")}
 SERVICE_LABEL = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True)
 class Event:
     version: int
+    resource: str  # endpointslices or pods
     namespace: str
     kind: str  # ADDED, MODIFIED or DELETED
     obj: dict[str, Any]
+    before: dict[str, Any] | None  # the object as it was (for MODIFIED and DELETED)
 
 
 def endpoint(
-    address: str, *, ready: bool | None = True, serving: bool | None = None, terminating: bool | None = None
+    address: str,
+    *,
+    ready: bool | None = True,
+    serving: bool | None = None,
+    terminating: bool | None = None,
+    pod: str | None = None,
 ) -> dict[str, Any]:
-    """One EndpointSlice endpoint; ``None`` leaves a condition unset."""
+    """One EndpointSlice endpoint; ``None`` leaves a condition unset; ``pod`` names its targetRef."""
     conditions = {
         key: value
         for key, value in (("ready", ready), ("serving", serving), ("terminating", terminating))
         if value is not None
     }
-    return {"addresses": [address], "conditions": conditions}
+    found: dict[str, Any] = {"addresses": [address], "conditions": conditions}
+    if pod is not None:
+        found["targetRef"] = {"kind": "Pod", "name": pod}
+    return found
+
+
+def pod(name: str, address: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A running Pod with ``labels`` at ``address``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": dict(labels or {}), "uid": f"uid-{name}"},
+        "spec": {"containers": [{"name": "app", "image": "app"}]},
+        "status": {"phase": "Running", "podIP": address, "podIPs": [{"ip": address}]},
+    }
 
 
 def endpoint_slice(
@@ -70,7 +99,7 @@ class FakeKubeApi:
 
     def __init__(self) -> None:
         self._lock = threading.Condition()
-        self._objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self._objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (resource, namespace, name)
         self._events: list[Event] = []
         self._version = 100
         self._compacted_through = -1  # watches from a version <= this get 410
@@ -117,25 +146,33 @@ class FakeKubeApi:
     # -- changes, as the cluster would make them ---------------------------------------------------
 
     def apply(self, namespace: str, obj: dict[str, Any]) -> int:
-        """Create or replace an EndpointSlice; returns the event's resourceVersion."""
-        name = obj["metadata"]["name"]
-        kind = "MODIFIED" if (namespace, name) in self._objects else "ADDED"
-        return self._record(namespace, kind, copy.deepcopy(obj))
+        """Create or replace an EndpointSlice or a Pod; returns the event's resourceVersion."""
+        key = (_RESOURCE_OF_KIND[obj["kind"]], namespace, obj["metadata"]["name"])
+        kind = "MODIFIED" if key in self._objects else "ADDED"
+        return self._record(key, kind, copy.deepcopy(obj))
 
-    def delete(self, namespace: str, name: str) -> int:
-        obj = self._objects[(namespace, name)]
-        return self._record(namespace, "DELETED", obj)
+    def delete(self, namespace: str, name: str, resource: str = "endpointslices") -> int:
+        obj = self._objects[(resource, namespace, name)]
+        return self._record((resource, namespace, name), "DELETED", copy.deepcopy(obj))
 
-    def _record(self, namespace: str, kind: str, obj: dict[str, Any]) -> int:
+    def relabel(self, namespace: str, pod_name: str, labels: dict[str, str]) -> int:
+        """Replace a Pod's labels, as ``kubectl label --overwrite`` would; returns the event's version."""
+        changed = copy.deepcopy(self._objects[("pods", namespace, pod_name)])
+        changed["metadata"]["labels"] = dict(labels)
+        return self.apply(namespace, changed)
+
+    def _record(self, key: tuple[str, str, str], kind: str, obj: dict[str, Any]) -> int:
+        resource, namespace, _ = key
         with self._lock:
             self._version += 1
             obj["metadata"]["namespace"] = namespace
             obj["metadata"]["resourceVersion"] = str(self._version)
+            before = self._objects.get(key)
             if kind == "DELETED":
-                del self._objects[(namespace, obj["metadata"]["name"])]
+                del self._objects[key]
             else:
-                self._objects[(namespace, obj["metadata"]["name"])] = obj
-            self._events.append(Event(self._version, namespace, kind, copy.deepcopy(obj)))
+                self._objects[key] = obj
+            self._events.append(Event(self._version, resource, namespace, kind, copy.deepcopy(obj), before))
             self._lock.notify_all()
             return self._version
 
@@ -166,11 +203,15 @@ class FakeKubeApi:
             self._drop_generation += 1
             self._lock.notify_all()
 
-    def lists(self) -> int:
-        return sum(1 for _, query in self.requests if query.get("watch") != "true")
+    def lists(self, resource: str = "endpointslices") -> int:
+        return sum(
+            1 for path, query in self.requests if path.endswith(resource) and query.get("watch") != "true"
+        )
 
-    def watches(self) -> int:
-        return sum(1 for _, query in self.requests if query.get("watch") == "true")
+    def watches(self, resource: str = "endpointslices") -> int:
+        return sum(
+            1 for path, query in self.requests if path.endswith(resource) and query.get("watch") == "true"
+        )
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -178,22 +219,24 @@ class FakeKubeApi:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
 
-    def _list_body(self, namespace: str, selector: str) -> dict[str, Any]:
+    def _list_body(self, resource: str, namespace: str, selector: str) -> dict[str, Any]:
         with self._lock:
             items = [
                 copy.deepcopy(obj)
-                for (ns, _), obj in sorted(self._objects.items())
-                if ns == namespace and _selected(obj, selector)
+                for (kind, ns, _), obj in sorted(self._objects.items())
+                if (kind, ns) == (resource, namespace) and _selected(obj, selector)
             ]
+            api_version, list_kind = _LIST_KIND[resource]
             return {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSliceList",
+                "apiVersion": api_version,
+                "kind": list_kind,
                 "metadata": {"resourceVersion": str(self._version)},
                 "items": items,
             }
 
     def _next_events(
         self,
+        resource: str,
         namespace: str,
         selector: str,
         after: int,
@@ -201,7 +244,7 @@ class FakeKubeApi:
         deadline: float,
         generation: int,
         peer: socket.socket,
-    ) -> list[Event] | None:
+    ) -> list[tuple[str, Event]] | None:
         """Events after ``after``; waits for some. None when the stream should end (410 is raised)."""
         with self._lock:
             while True:
@@ -210,9 +253,11 @@ class FakeKubeApi:
                 if self._drop_generation != generation or _hung_up(peer):
                     raise ConnectionAbortedError
                 found = [
-                    e
+                    (kind, e)
                     for e in self._events
-                    if e.version > after and e.namespace == namespace and _selected(e.obj, selector)
+                    if e.version > after
+                    and (e.resource, e.namespace) == (resource, namespace)
+                    and (kind := _seen_as(e, selector))
                 ]
                 if found:
                     return found
@@ -235,11 +280,22 @@ def _hung_up(peer: socket.socket) -> bool:
         return True
 
 
-def _selected(obj: dict[str, Any], selector: str) -> bool:
-    if not selector:
-        return True
-    key, _, value = selector.partition("=")
-    return bool(obj["metadata"].get("labels", {}).get(key) == value)
+def _selected(obj: dict[str, Any] | None, selector: str) -> bool:
+    if obj is None:
+        return False
+    labels = obj["metadata"].get("labels") or {}
+    terms = [term.partition("=") for term in selector.split(",") if term]
+    return all(labels.get(key) == value for key, _, value in terms)
+
+
+def _seen_as(event: Event, selector: str) -> str:
+    """The event type a watch with ``selector`` sees ("" for none): leaving the selection is DELETED,
+    entering it is ADDED."""
+    now = event.kind != "DELETED" and _selected(event.obj, selector)
+    was = event.kind != "ADDED" and _selected(event.before, selector)
+    if now:
+        return "MODIFIED" if was else "ADDED"
+    return "DELETED" if was else ""
 
 
 def _handler_for(api: FakeKubeApi) -> type[BaseHTTPRequestHandler]:
@@ -253,16 +309,19 @@ def _handler_for(api: FakeKubeApi) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
             api.requests.append((parts.path, query))
-            match = _PATH.match(parts.path)
+            resource, match = next(
+                ((name, found) for name, path in _PATHS.items() if (found := path.match(parts.path))),
+                ("", None),
+            )
             failure = api._take_failure()
             if match is None or failure is not None:
                 self._send_json(failure or 404, _status(failure or 404, "injected failure or unknown path"))
                 return
             namespace, selector = match.group(1), query.get("labelSelector", "")
             if query.get("watch") == "true":
-                self._watch(namespace, selector, query)
+                self._watch(resource, namespace, selector, query)
             else:
-                self._send_json(200, api._list_body(namespace, selector))
+                self._send_json(200, api._list_body(resource, namespace, selector))
 
         def _send_json(self, code: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
@@ -276,7 +335,7 @@ def _handler_for(api: FakeKubeApi) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        def _watch(self, namespace: str, selector: str, query: dict[str, str]) -> None:
+        def _watch(self, resource: str, namespace: str, selector: str, query: dict[str, str]) -> None:
             after = int(query.get("resourceVersion") or 0)
             deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
             with api._lock:
@@ -287,7 +346,7 @@ def _handler_for(api: FakeKubeApi) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
-                self._stream(namespace, selector, after, deadline, generation)
+                self._stream(resource, namespace, selector, after, deadline=deadline, generation=generation)
             except ConnectionAbortedError:
                 self.close_connection = True
                 return  # cut off: no final chunk
@@ -302,16 +361,29 @@ def _handler_for(api: FakeKubeApi) -> type[BaseHTTPRequestHandler]:
             self._chunk(b"")
 
         def _stream(
-            self, namespace: str, selector: str, after: int, deadline: float, generation: int
+            self,
+            resource: str,
+            namespace: str,
+            selector: str,
+            after: int,
+            *,
+            deadline: float,
+            generation: int,
         ) -> None:
             while True:
                 events = api._next_events(
-                    namespace, selector, after, deadline=deadline, generation=generation, peer=self.connection
+                    resource,
+                    namespace,
+                    selector,
+                    after,
+                    deadline=deadline,
+                    generation=generation,
+                    peer=self.connection,
                 )
                 if events is None:
                     return
-                for event in events:
-                    line = json.dumps({"type": event.kind, "object": event.obj}).encode() + b"\n"
+                for kind, event in events:
+                    line = json.dumps({"type": kind, "object": event.obj}).encode() + b"\n"
                     self._chunk(line)
                     api.sent_at.setdefault(event.version, time.monotonic())
                     after = event.version

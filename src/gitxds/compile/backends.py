@@ -50,7 +50,12 @@ def _endpoint_source(spec: BackendSpec) -> ir.EndpointSource:
         return ir.DnsEndpoints(hostname=spec.dns.hostname, port=spec.dns.port, logical=spec.dns.logical)
     if spec.kubernetes is not None:
         source = spec.kubernetes
-        return ir.KubernetesEndpoints(service=source.service, namespace=source.namespace, port=source.port)
+        return ir.KubernetesEndpoints(
+            service=source.service,
+            namespace=source.namespace,
+            port=source.port,
+            selector=labels(source.selector or {}),
+        )
     endpoints = spec.endpoints or []
     return ir.StaticEndpoints(
         tuple(ir.Endpoint(e.address, e.port, priority=e.priority, weight=e.weight) for e in endpoints)

@@ -133,10 +133,23 @@ def _clean_path(loc: tuple[int | str, ...], data: Any, keep_last: bool) -> Field
 def _unknown_field_message(path: FieldPath, model: type[BaseModel]) -> str:
     key = str(path[-1])
     known = _fields_at(model, path[:-1])
-    hint = did_you_mean(key, known)
+    hint = did_you_mean(key, known) or _belongs_elsewhere(key, path, model)
     if hint or not known:
         return f'unknown field "{key}"{hint}'
     return f'unknown field "{key}" (allowed: {", ".join(known)})'
+
+
+def _belongs_elsewhere(key: str, path: FieldPath, model: type[BaseModel]) -> str:
+    """`` (it belongs in spec.kubernetes)`` when a sibling or a parent's sibling has that field: a
+    field written at the wrong level, such as a pod selector on a Backend that is not Kubernetes."""
+    for parent in (path[:-1], path[:-2]):
+        if not parent:
+            continue  # top-level keys are the envelope (apiVersion, kind, metadata, spec)
+        for child in _fields_at(model, parent):
+            here = (*parent, child)
+            if here != path[: len(here)] and key in _fields_at(model, here):
+                return f" (it belongs in {format_path(here)})"
+    return ""
 
 
 def _fields_at(model: type[BaseModel], path: FieldPath) -> list[str]:

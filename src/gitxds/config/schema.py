@@ -18,6 +18,7 @@ from gitxds.config.types import (
     HeaderName,
     Hostname,
     IpAddress,
+    LabelSelector,
     Name,
     Percent,
     Port,
@@ -114,6 +115,7 @@ class KubernetesSource(Model):
     service: Name
     namespace: Name = "default"
     port: Port
+    selector: LabelSelector | None = None  # only the Service's pods carrying all of these labels
 
 
 class UpstreamTls(Model):

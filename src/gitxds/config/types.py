@@ -18,11 +18,13 @@ from gitxds.config.regex import re2_problem
 from gitxds.config.units import RateValue, check_name, parse_duration, parse_rate
 
 __all__ = [
+    "MAX_SELECTOR_LABELS",
     "UINT32_MAX",
     "Duration",
     "HeaderName",
     "Hostname",
     "IpAddress",
+    "LabelSelector",
     "Name",
     "Percent",
     "Port",
@@ -37,10 +39,15 @@ __all__ = [
 ]
 
 UINT32_MAX = 2**32 - 1  # Envoy stores counts and weights as uint32
+MAX_SELECTOR_LABELS = 64  # Kubernetes sets no count; a pod selector longer than this is a mistake
 
 _SECRET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # one entry of the secret store directory
 _HEADER_NAME = re.compile(r":?[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,252}")  # an OpenTelemetry service.name
+# Kubernetes label syntax: an optional DNS-subdomain prefix and "/", then a name of at most 63
+# characters; a value is empty or name-like.
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -156,6 +163,47 @@ def _ref(value: str) -> str:
     return value
 
 
+def _label_key_problem(key: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and _LABEL_PREFIX.fullmatch(prefix)):
+        return "its prefix is not a lower-case DNS subdomain of at most 253 characters"
+    if not _LABEL_NAME.fullmatch(name):
+        return 'a label name is 1-63 letters, digits, "-", "_" or ".", starting and ending alphanumeric'
+    return None
+
+
+def _label_key(key: str) -> str:
+    problem = _label_key_problem(key)
+    if problem:
+        raise PydanticCustomError(
+            "invalid_value",
+            '"{key}" is not a Kubernetes label key: {problem}',
+            {"key": key, "problem": problem},
+        )
+    return key
+
+
+def _label_value(value: str) -> str:
+    if value and not _LABEL_NAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_value",
+            '"{value}" is not a Kubernetes label value: at most 63 letters, digits, "-", "_" or ".", '
+            "starting and ending with a letter or digit",
+            {"value": value},
+        )
+    return value
+
+
+def _label_count(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels) > MAX_SELECTOR_LABELS:
+        raise PydanticCustomError(
+            "invalid_value",
+            "a selector has at most {most} labels, got {count}",
+            {"most": MAX_SELECTOR_LABELS, "count": len(labels)},
+        )
+    return labels
+
+
 def http_path(value: str) -> str:
     if not value.startswith("/"):
         raise PydanticCustomError("invalid_value", 'path "{path}" must start with "/"', {"path": value})
@@ -202,3 +250,6 @@ Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
 Percent = Annotated[float, AfterValidator(_percent)]
 Share = Annotated[float, BeforeValidator(_share), AfterValidator(_percent)]  # "99%", "0.5%" or 99
+_LabelKey = Annotated[str, AfterValidator(_label_key)]
+_LabelValue = Annotated[str, AfterValidator(_label_value)]
+LabelSelector = Annotated[dict[_LabelKey, _LabelValue], AfterValidator(_label_count)]  # pod labels, equality

@@ -9,7 +9,7 @@ from kubernetes import client, config
 
 from gitxds.errors import GitxdsError
 
-__all__ = ["DiscoveryUnavailableError", "discovery_api"]
+__all__ = ["DiscoveryUnavailableError", "discovery_api", "pods_api"]
 
 
 class DiscoveryUnavailableError(GitxdsError):
@@ -29,3 +29,8 @@ def discovery_api(kubeconfig: Path | None, in_cluster: bool) -> Any:
     raise DiscoveryUnavailableError(
         "the config has kubernetes backends: pass --kubeconfig, or run gitxds in a Kubernetes pod"
     )
+
+
+def pods_api(discovery: Any) -> Any:
+    """A ``CoreV1Api`` (pods) on the same connection settings as ``discovery``, a ``DiscoveryV1Api``."""
+    return client.CoreV1Api(discovery.api_client)

@@ -127,11 +127,16 @@ class DnsEndpoints:
 
 @dataclass(frozen=True, slots=True)
 class KubernetesEndpoints:
-    """Endpoints discovered from EndpointSlices of a Service; served to Envoy over EDS."""
+    """Endpoints discovered from EndpointSlices of a Service; served to Envoy over EDS.
+
+    With a ``selector`` only the endpoints whose pod carries every one of those labels (sorted
+    ``(key, value)`` pairs); empty: every endpoint of the Service.
+    """
 
     service: str
     namespace: str
     port: int
+    selector: tuple[tuple[str, str], ...] = ()
 
 
 EndpointSource = StaticEndpoints | DnsEndpoints | KubernetesEndpoints
