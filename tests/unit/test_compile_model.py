@@ -50,7 +50,7 @@ apiVersion: gitxds.dev/v1alpha1
 kind: Backend
 metadata: {name: provider-b}
 spec:
-  kubernetes: {service: provider, port: 8080}
+  kubernetes: {service: provider, port: 8080, selector: {version: v2, app: provider}}
 ---
 apiVersion: gitxds.dev/v1alpha1
 kind: Backend
@@ -173,7 +173,9 @@ def test_backend_with_every_field(tmp_path: Path) -> None:
 def test_endpoint_sources_and_defaults(tmp_path: Path) -> None:
     model = compiled(tmp_path)
     assert model.backend("chat-v1").endpoints == ir.DnsEndpoints("chat.internal", 80, logical=True)
-    assert model.backend("provider-b").endpoints == ir.KubernetesEndpoints("provider", "default", 8080)
+    assert model.backend("provider-b").endpoints == ir.KubernetesEndpoints(
+        "provider", "default", 8080, selector=(("app", "provider"), ("version", "v2"))
+    )
     authz = model.backend("authz")
     assert (authz.protocol, authz.connect_timeout_ms, authz.load_balancer) == (
         ir.Protocol.GRPC,

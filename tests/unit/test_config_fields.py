@@ -21,6 +21,7 @@ GATEWAY = "  proxies: {cluster: edge}\n  listeners:\n    - {name: http, port: 10
 ENDPOINTS = "  endpoints:\n    - {address: 10.0.0.1, port: 8000}\n"
 RULE = "  gateways: [edge]\n  rules:\n    - backends: [{name: b}]\n"
 RATE = "  key: {header: x-api-key}\n  limits: {default: 10/minute}\n"
+SELECTOR_65 = "{" + ", ".join(f"l{i}: v" for i in range(65)) + "}"  # one label over the limit
 
 CASES = [
     # metadata
@@ -164,6 +165,45 @@ CASES = [
         "x",
         Reason.UNKNOWN_FIELD,
         "spec.kubernetes.namespce",
+    ),
+    (
+        "Backend",
+        "  kubernetes:\n    service: chat\n    port: 80\n    selector: {version: v1, Bad Key: x} #!\n",
+        "x",
+        Reason.INVALID_VALUE,
+        'spec.kubernetes.selector["Bad Key"]',
+    ),
+    (
+        "Backend",
+        "  kubernetes:\n    service: chat\n    port: 80\n    selector:\n      version: -v1 #!\n",
+        "x",
+        Reason.INVALID_VALUE,
+        "spec.kubernetes.selector.version",
+    ),
+    (
+        "Backend",
+        "  kubernetes:\n    service: chat\n    port: 80\n    selector:\n      version: 2 #!\n",
+        "x",
+        Reason.INVALID_TYPE,
+        "spec.kubernetes.selector.version",
+    ),
+    (
+        "Backend",
+        "  kubernetes:\n    service: chat\n    port: 80\n    selector: MANY #!\n".replace(
+            "MANY", SELECTOR_65
+        ),
+        "x",
+        Reason.INVALID_VALUE,
+        "spec.kubernetes.selector",
+    ),
+    # a pod selector on a Backend that is not Kubernetes
+    ("Backend", ENDPOINTS + "  selector: {version: v1} #!\n", "x", Reason.UNKNOWN_FIELD, "spec.selector"),
+    (
+        "Backend",
+        "  dns: {hostname: a.example, port: 80, selector: {version: v1}} #!\n",
+        "x",
+        Reason.UNKNOWN_FIELD,
+        "spec.dns.selector",
     ),
     ("Backend", ENDPOINTS + "  protocol: http2 #!\n", "x", Reason.INVALID_VALUE, "spec.protocol"),
     ("Backend", ENDPOINTS + "  connectTimeout: 5 #!\n", "x", Reason.INVALID_DURATION, "spec.connectTimeout"),
@@ -451,3 +491,26 @@ def test_field_problem_is_reported_on_its_line(
     assert diagnostic.line == expected_line(text, path)
     assert result.documents == ()
     assert [r.kind for r in result.rejected] == [kind]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ENDPOINTS + "  selector: {version: v1}\n",
+        "  dns: {hostname: a.example, port: 80, selector: {version: v1}}\n",
+        "  endpoints:\n    - {address: 10.0.0.1, port: 8000, selector: {version: v1}}\n",
+    ],
+)
+def test_a_selector_outside_kubernetes_says_where_it_belongs(spec: str) -> None:
+    [diagnostic] = parse_file("f.yaml", document("Backend", spec)).diagnostics
+    assert diagnostic.reason is Reason.UNKNOWN_FIELD
+    assert 'unknown field "selector" (it belongs in spec.kubernetes)' in diagnostic.message
+
+
+def test_a_valid_selector_loads() -> None:
+    text = document(
+        "Backend",
+        "  kubernetes:\n    service: chat\n    port: 80\n"
+        "    selector: {version: v2, app.kubernetes.io/name: chat, example.com/canary: '', tier: gold}\n",
+    )
+    assert parse_file("f.yaml", text).diagnostics == ()

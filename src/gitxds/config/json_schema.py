@@ -24,6 +24,11 @@ SCHEMA_ID = "https://gitxds.dev/schema/gitxds.schema.json"
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 RATE_PATTERN = r"^\s*[0-9]+\s*/\s*(second|minute|hour)s?\s*$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 
 _DURATION: JsonSchemaValue = {
     "type": "string",
@@ -68,6 +73,13 @@ class _ConfigSchemaGenerator(GenerateJsonSchema):
             return {**inner, "pattern": NAME_PATTERN}
         if function is types._percent and "anyOf" not in inner:
             return {**inner, "minimum": 0, "maximum": 100}
+        if function is types._label_key:
+            return {**inner, "pattern": LABEL_KEY_PATTERN}
+        if function is types._label_value:
+            return {**inner, "pattern": LABEL_VALUE_PATTERN}
+        if function is types._label_count:
+            # keys outside the label-key pattern are errors too, as in gitxds validate
+            return {**inner, "maxProperties": types.MAX_SELECTOR_LABELS, "additionalProperties": False}
         return inner
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:

@@ -140,11 +140,11 @@ def _unknown_field_message(path: FieldPath, model: type[BaseModel]) -> str:
 
 
 def _belongs_elsewhere(key: str, path: FieldPath, model: type[BaseModel]) -> str:
-    """`` (it belongs in spec.kubernetes)`` when a sibling or a parent's sibling has that field: a
-    field written at the wrong level, such as a pod selector on a Backend that is not Kubernetes."""
-    for parent in (path[:-1], path[:-2]):
-        if not parent:
-            continue  # top-level keys are the envelope (apiVersion, kind, metadata, spec)
+    """`` (it belongs in spec.kubernetes)`` when a child of an enclosing object (nearest first) has
+    that field: a field written at the wrong level, such as a pod selector on a Backend that is not
+    Kubernetes. The envelope (apiVersion, kind, metadata, spec) is not searched."""
+    for depth in range(len(path) - 1, 0, -1):
+        parent = path[:depth]
         for child in _fields_at(model, parent):
             here = (*parent, child)
             if here != path[: len(here)] and key in _fields_at(model, here):
