@@ -184,14 +184,15 @@ def test_the_image_is_this_version_of_gitxds() -> None:
     assert override["newTag"] == version
 
 
-def test_rbac_allows_reading_endpointslices_and_nothing_else() -> None:
+def test_rbac_allows_reading_endpointslices_and_pods_and_nothing_else() -> None:
     role = one("ClusterRole", "gitxds-endpointslice-reader")
     assert role["rules"] == [
         {
             "apiGroups": ["discovery.k8s.io"],
             "resources": ["endpointslices"],
             "verbs": ["get", "list", "watch"],
-        }
+        },
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     ]
     binding = one("ClusterRoleBinding", "gitxds-endpointslice-reader")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]

@@ -9,7 +9,9 @@ def chat_model() -> ir.Model:
     """Two versions of one Kubernetes service, an external provider over DNS, and every rule feature."""
     chat_v1 = ir.Backend(
         name="chat-v1",
-        endpoints=ir.KubernetesEndpoints(service="chat", namespace="models", port=8000),
+        endpoints=ir.KubernetesEndpoints(
+            service="chat", namespace="models", port=8000, selector=(("version", "v1"),)
+        ),
         labels=(("model", "chat"), ("version", "v1")),
         load_balancer=ir.LoadBalancer.LEAST_REQUEST,
         circuit_breaker=ir.CircuitBreaker(
@@ -21,7 +23,9 @@ def chat_model() -> ir.Model:
     )
     chat_v2 = ir.Backend(
         name="chat-v2",
-        endpoints=ir.KubernetesEndpoints(service="chat", namespace="models", port=8000),
+        endpoints=ir.KubernetesEndpoints(
+            service="chat", namespace="models", port=8000, selector=(("version", "v2"),)
+        ),
         labels=(("model", "chat"), ("version", "v2")),
         load_balancer=ir.LoadBalancer.RING_HASH,
         hash_on_header="x-session-id",

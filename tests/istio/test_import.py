@@ -98,18 +98,41 @@ def test_bookinfo_imports_without_errors_into_a_directory_the_loader_accepts(tmp
     assert any(f.path == "spec.http[0].retries.retryOn" for f in result.findings)
 
 
-def test_subsets_become_labelled_backends_of_one_kubernetes_service() -> None:
+def test_subsets_become_backends_selecting_their_pods_of_one_kubernetes_service() -> None:
     result = _import("destination-rule-reviews.yaml")
     backends = {d["metadata"]["name"]: d for d in result.documents if d["kind"] == "Backend"}
     assert sorted(backends) == ["reviews-v1", "reviews-v2", "reviews-v3"]
     v2 = backends["reviews-v2"]
     assert v2["metadata"]["labels"] == {"version": "v2"}
-    assert v2["spec"]["kubernetes"] == {"service": "reviews", "namespace": "default", "port": 80}
+    assert v2["spec"]["kubernetes"] == {
+        "service": "reviews",
+        "namespace": "default",
+        "port": 80,
+        "selector": {"version": "v2"},
+    }
     assert v2["spec"]["loadBalancer"] == "RANDOM"
     assert v2["spec"]["connectTimeout"] == "10s"  # Istio's default, written out
     warnings = [f.message for f in result.findings if f.severity is Severity.WARNING]
     assert any("assume port 80" in m for m in warnings)
-    assert any("select no pods" in m for m in warnings)
+
+
+def test_the_reviews_90_10_split_imports_its_subsets_exactly(tmp_path: Path) -> None:
+    result = _import("destination-rule-all.yaml", "virtual-service-reviews-90-10.yaml")
+    assert _errors(result) == []
+    approximated = [f for f in result.findings if f.reason is ImportReason.APPROXIMATED]
+    # left approximated: the Service port Istio reads from the cluster and its default retry policy
+    assert {f.path for f in approximated} == {"spec", "spec.http[0].retries.retryOn"}
+    assert all("assume port" in f.message for f in approximated if f.kind == "DestinationRule")
+    assert not [f for f in result.findings if "subset" in f.message or "pods" in f.message]
+    selectors = {
+        d["metadata"]["name"]: d["spec"]["kubernetes"].get("selector")
+        for d in result.documents
+        if d["kind"] == "Backend"
+    }
+    assert selectors["reviews-v1"] == {"version": "v1"}
+    assert selectors["reviews-v2"] == {"version": "v2"}
+    assert selectors["ratings-v2-mysql-vm"] == {"version": "v2-mysql-vm"}
+    assert load_directory(_write(result, tmp_path)).diagnostics == ()
 
 
 def test_a_misspelled_field_refuses_the_object_and_names_the_field() -> None:

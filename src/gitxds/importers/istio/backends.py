@@ -163,17 +163,11 @@ class BackendPlan:
                     f"it: the Backends of this host assume port {_ASSUMED_PORT} (spec.kubernetes.port)",
                 )
             )
-        if labels:
-            findings.append(
-                _warning(
-                    origin,
-                    f"subset {key.subset} of {key.host}: gitxds sends to every endpoint "
-                    "of the Service; the subset labels stay as Backend labels but select no pods "
-                    "(give each version its own Service)",
-                )
-            )
         port = self.ports.get(key.host, _ASSUMED_PORT)
-        return {"kubernetes": {"service": service, "namespace": namespace, "port": port}}
+        source: dict[str, Any] = {"service": service, "namespace": namespace, "port": port}
+        if labels:
+            source["selector"] = dict(labels)  # the subset's pods, exactly as Istio selects them
+        return {"kubernetes": source}
 
 
 def _warning(origin: ObjectReport, message: str) -> Finding:

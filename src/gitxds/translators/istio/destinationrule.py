@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitxds import ir
 from gitxds.findings import FindingReason, Findings
-from gitxds.translators.istio.hosts import BackendGroup, backend_port
+from gitxds.translators.istio.hosts import BackendGroup, backend_port, pod_selector
 from gitxds.translators.istio.values import API_NETWORKING, Document, duration, metadata
 
 __all__ = ["destination_rule", "service_entry", "traffic_policy"]
@@ -29,8 +29,8 @@ def destination_rule(group: BackendGroup, namespace: str, findings: Findings) ->
         if subset is None:
             continue
         entry: Document = {"name": subset}
-        if backend.labels:
-            entry["labels"] = dict(backend.labels)
+        if pod_labels := pod_selector(backend):
+            entry["labels"] = pod_labels
         if not shared:
             entry["trafficPolicy"] = policy
         subsets.append(entry)

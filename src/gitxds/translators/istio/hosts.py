@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gitxds import ir
 
-__all__ = ["STATIC_HOST_SUFFIX", "BackendGroup", "Placement", "group_backends"]
+__all__ = ["STATIC_HOST_SUFFIX", "BackendGroup", "Placement", "group_backends", "pod_selector"]
 
 # Static endpoints have no DNS name; the exported ServiceEntry gives them this one.
 STATIC_HOST_SUFFIX = "gitxds.internal"
@@ -71,10 +71,21 @@ def _external_host(backend: ir.Backend) -> str:
 
 
 def _subset_names(members: list[ir.Backend]) -> tuple[str | None, ...]:
-    """A lone unlabelled backend is the whole host; otherwise each backend is a subset named after
-    its ``version`` label, or after itself when versions are missing or repeat."""
-    if len(members) == 1 and not members[0].labels:
+    """A lone backend that selects no pods is the whole host; otherwise each backend is a subset
+    named after its ``version`` label (or the ``version`` its pod selector asks for); when versions
+    are missing or repeat, after its own name without the ``<service>-`` prefix (or in full)."""
+    if len(members) == 1 and not pod_selector(members[0]):
         return (None,)
-    versions = [dict(b.labels).get("version") for b in members]
-    usable = all(versions) and len(set(versions)) == len(versions)
-    return tuple(v if usable else b.name for v, b in zip(versions, members, strict=True))
+    versions = [dict(b.labels).get("version") or pod_selector(b).get("version") for b in members]
+    if all(versions) and len(set(versions)) == len(versions):
+        return tuple(versions)
+    # ``<service>-<subset>`` is how an import names the Backend of a subset: give the name back
+    service = members[0].endpoints.service if isinstance(members[0].endpoints, ir.KubernetesEndpoints) else ""
+    short = [b.name.removeprefix(f"{service}-") or b.name for b in members]
+    return tuple(short) if len(set(short)) == len(short) else tuple(b.name for b in members)
+
+
+def pod_selector(backend: ir.Backend) -> dict[str, str]:
+    """The pods a Backend's subset selects: a Kubernetes selector; empty: every pod of the host."""
+    source = backend.endpoints
+    return dict(source.selector) if isinstance(source, ir.KubernetesEndpoints) else {}
