@@ -207,9 +207,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, owner: UpstreamServer, port: int) -> None:
+    def __init__(self, owner: UpstreamServer, port: int, address: str = LOOPBACK) -> None:
         self.owner = owner
-        super().__init__((LOOPBACK, port), _Handler)
+        super().__init__((address, port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Peers hanging up (timeouts, resets, Envoy stopping) are expected here; stay quiet."""
@@ -220,8 +220,9 @@ class _Server(ThreadingHTTPServer):
 class UpstreamServer:
     """``UpstreamServer("chat-v1").start()``; ``.port``; ``.requests``; ``.configure(...)``; ``.stop()``."""
 
-    def __init__(self, name: str, port: int = 0, **behaviour: Any) -> None:
+    def __init__(self, name: str, port: int = 0, *, address: str = LOOPBACK, **behaviour: Any) -> None:
         self.name = name
+        self.address = address  # another 127.0.0.0/8 address lets "pods" share one port, as pods do
         self.behaviour = Behaviour(**behaviour)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -235,7 +236,7 @@ class UpstreamServer:
     # -- transport (HTTP/1.1 here; harness.upstream_h2 overrides these three) --------------------------
 
     def _open(self, port: int) -> int:
-        self._server = _Server(self, port)
+        self._server = _Server(self, port, self.address)
         return int(self._server.server_address[1])
 
     def _serve(self) -> None:
