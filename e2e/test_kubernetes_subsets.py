@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
 from harness import EnvoyProcess, free_port, tally, wait_for
+from harness.configs import document, gateway_doc, route_doc, write_config
 from harness.kube import PodCluster
 from harness.serve import ServeProcess, gitxds_command
 
@@ -29,34 +31,24 @@ CHAT_PODS = {
     "chat-debug": {"app": "chat"},  # no version: no subset selects it
 }
 REVIEWS_PODS = {f"reviews-{v}": {"app": "reviews", "version": v} for v in ("v1", "v2", "v3")}
-CHAT = """\
-apiVersion: gitxds.dev/v1alpha1
-kind: Gateway
-metadata: {{name: edge}}
-spec:
-  proxies: {{cluster: {cluster}}}
-  listeners: [{{name: http, port: {listen}, address: 127.0.0.1}}]
----
-apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {{name: chat-v1}}
-spec:
-  kubernetes: {{service: chat, namespace: ai, port: {pod_port}, selector: {{version: v1}}}}
----
-apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {{name: chat-v2}}
-spec:
-  kubernetes: {{service: chat, namespace: ai, port: {pod_port}, selector: {{version: v2}}}}
----
-apiVersion: gitxds.dev/v1alpha1
-kind: Route
-metadata: {{name: chat}}
-spec:
-  gateways: [edge]
-  hostnames: [chat]
-  rules: [{{backends: [{{name: chat-v1, weight: 90}}, {{name: chat-v2, weight: 10}}]}}]
-"""
+
+
+def chat_documents(listen: int, cluster: str, pod_port: int) -> list[dict[str, Any]]:
+    """Gateway edge, Backends chat-v1 / chat-v2 selecting pods by version, and a 90/10 Route."""
+
+    def version(name: str) -> dict[str, Any]:
+        source = {"service": "chat", "namespace": "ai", "port": pod_port, "selector": {"version": name}}
+        return document("Backend", f"chat-{name}", {"kubernetes": source})
+
+    split = [{"backends": [{"name": "chat-v1", "weight": 90}, {"name": "chat-v2", "weight": 10}]}]
+    return [
+        gateway_doc("edge", listen, cluster=cluster),
+        version("v1"),
+        version("v2"),
+        route_doc("chat", split, hostnames=["chat"]),
+    ]
+
+
 REQUESTS = 1000
 
 
@@ -72,9 +64,7 @@ class Subsets:
         self.import_reviews(config)
         cluster_name = f"edge-{self.listen}"
         pod_port = self.cluster.pod_port
-        (config / "chat.yaml").write_text(
-            CHAT.format(cluster=cluster_name, listen=self.listen, pod_port=pod_port)
-        )
+        write_config(config, chat_documents(self.listen, cluster_name, pod_port), name="chat.yaml")
         self.serve = ServeProcess(
             config, tmp, "--kubeconfig", str(self.cluster.kubeconfig(tmp / "kubeconfig"))
         )
