@@ -119,7 +119,7 @@ def test_subsets_become_backends_selecting_their_pods_of_one_kubernetes_service(
 def test_the_reviews_90_10_split_imports_its_subsets_exactly(tmp_path: Path) -> None:
     result = _import("destination-rule-all.yaml", "virtual-service-reviews-90-10.yaml")
     assert _errors(result) == []
-    approximated = [f for f in result.findings if f.reason is ImportReason.APPROXIMATED]
+    approximated = [f for f in result.findings if f.reason is FindingReason.APPROXIMATED]
     # left approximated: the Service port Istio reads from the cluster and its default retry policy
     assert {f.path for f in approximated} == {"spec", "spec.http[0].retries.retryOn"}
     assert all("assume port" in f.message for f in approximated if f.kind == "DestinationRule")
