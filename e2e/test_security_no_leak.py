@@ -168,6 +168,9 @@ def _symlink_outputs(
     outputs = {
         "validate links": _run("validate", config),
         "validate links json": _run("validate", config, "--output", "json"),
+        "render links": _run("render", config),
+        "export istio links": _run("export", "istio", config),
+        "export ratelimit links": _run("export", "ratelimit", config),
         "diff links": _run("diff", "--base", "HEAD~1", config),
         "diff links committed": _run("diff", "--base", "HEAD~1", "--head", "HEAD", config),
     }
