@@ -55,6 +55,12 @@ class Metrics:
         self.config_reloads = Counter(
             "gitxds_config_reloads", "Config reload attempts, by result", ["result"], registry=registry
         )
+        self.reload_failures = Counter(
+            "gitxds_reload_failures",
+            "Reloads that failed on an error that is not a config problem (I/O, a bug), by reason",
+            ["reason"],
+            registry=registry,
+        )
 
     def record_push(self, type_url: str, size: int) -> None:
         label = short_type(type_url)

@@ -10,9 +10,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf import json_format
-from google.protobuf.message import Message
-
 _LOG_PREFIX = re.compile(r"^\[[^\]]*\](\[[^\]]*\])*\s*")
 
 
@@ -32,12 +29,11 @@ def find_envoy(explicit: str | None = None) -> str | None:
     return shutil.which("envoy")
 
 
-async def validate_bootstrap(envoy: str, bootstrap: Message, timeout: float = 30.0) -> EnvoyVerdict:
-    """Run ``envoy --mode validate`` on a static bootstrap; the config is never started."""
-    doc = json_format.MessageToJson(bootstrap, preserving_proto_field_name=True)
+async def validate_bootstrap(envoy: str, bootstrap_json: str, timeout: float = 30.0) -> EnvoyVerdict:
+    """Run ``envoy --mode validate`` on a static bootstrap (JSON text); the config is never started."""
     with tempfile.TemporaryDirectory(prefix="gitxds-validate-") as tmp:
         path = Path(tmp) / "bootstrap.json"
-        path.write_text(doc)
+        path.write_text(bootstrap_json)
         proc = await asyncio.create_subprocess_exec(
             envoy,
             "--mode",

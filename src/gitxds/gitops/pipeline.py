@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from google.protobuf.message import Message
+from typing import Any
 
 from gitxds import ir
 from gitxds.compile import CompileResult, compile_loaded
@@ -20,7 +19,7 @@ from gitxds.config import DirectoryLoader
 from gitxds.errors import Diagnostic
 from gitxds.translators.xds import translate_gateway
 
-GatewayResources = dict[str, list[Message]]  # type URL -> resources sorted by name
+GatewayResources = dict[str, list[Any]]  # type URL -> messages sorted by name
 
 
 def translate_all(model: ir.Model, secrets: Mapping[str, str] | None) -> dict[str, GatewayResources]:

@@ -1,9 +1,15 @@
-"""Turn the config directory into published snapshots, keeping the last known good one on any error.
+"""The one writer of the snapshot cache and of the config status.
+
+Every change reaches proxies through here, as a new value of one of the writer's inputs (see
+:mod:`gitxds.gitops.inputs`): the config directory and the secret store (:meth:`Reconciler.reload`),
+the endpoints discovered for Kubernetes backends (:meth:`Reconciler.set_endpoints`, which rebuilds
+only the affected endpoint assignments), or any other input (:meth:`Reconciler.apply`).
 
 A version with any diagnostic is never served: the previous snapshots keep serving, and the
-diagnostics are recorded against the commit, logged, counted and shown in status. Before a version is
-published, a real Envoy checks it (``envoy --mode validate``) when a binary is available, so a config
-Envoy would reject never reaches the fleet.
+diagnostics are recorded against the commit, logged, counted and shown in status. Before a version
+is published, a real Envoy checks the very resources about to be served (``envoy --mode validate``)
+when a binary is available. An error that is not a config problem (an unreadable file, a bug in a
+step) fails that one reload: it is logged, counted and shown, and the next change reloads normally.
 """
 
 from __future__ import annotations
@@ -11,41 +17,67 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from gitxds import ir
+from gitxds import ir, typeurls
 from gitxds.errors import Diagnostic, Reason
-from gitxds.gcpause import collector_paused
 from gitxds.gitops.envoy_check import validate_bootstrap
 from gitxds.gitops.gitcmd import work_tree_root
+from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
-from gitxds.gitops.secrets import SecretStore
-from gitxds.gitops.status import Attempt, ConfigStatus
-from gitxds.gitops.translation import MemoizedTranslator
+from gitxds.gitops.secrets import Secrets, SecretStore
+from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
 from gitxds.gitops.version import files_version, git_version
 from gitxds.metrics import Metrics
-from gitxds.rollout.controller import Applied, RolloutController
-from gitxds.translators.xds import UnknownSecretError, static_bootstrap
-from gitxds.xds.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
+from gitxds.rollout.controller import RolloutController
+from gitxds.translators.xds import (
+    SecretValues,
+    UnknownSecretError,
+    bootstrap_json,
+    discovered_assignments,
+    redacted_documents,
+    resource_documents,
+    static_bootstrap_of,
+)
+from gitxds.xds.cache import EncodingMemo, InconsistentSnapshotError, SnapshotCache, decode
 
-# Adds what the config cannot know (discovered endpoints) to the snapshots about to be published.
-SnapshotOverlay = Callable[[ir.Model, dict[str, Snapshot]], dict[str, Snapshot]]
+# Told which Kubernetes sources the served model uses (discovery follows them and feeds set_endpoints).
+FollowSources = Callable[[frozenset[ir.KubernetesEndpoints]], None]
+Outcome = Attempt | ReloadFailure
+
+
+class _StepFailedError(Exception):
+    def __init__(self, step: str, cause: Exception) -> None:
+        super().__init__(step)
+        self.step = step
+        self.cause = cause
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Names the step an unexpected error escaped from, for the log, the status and the metric."""
+    try:
+        yield
+    except _StepFailedError:
+        raise
+    except Exception as exc:  # the reload boundary turns it into a ReloadFailure
+        raise _StepFailedError(name, exc) from exc
 
 
 @dataclass(frozen=True, slots=True)
-class _Candidate:
-    version: str
+class _Read:
     outcome: LoadOutcome
-    snapshots: dict[str, Snapshot]
-    problems: tuple[Diagnostic, ...]
-    served: ir.Model  # Git's model with rollout progress applied
-    rollouts: Applied | None = None
+    version: str
+    secrets: Secrets
 
 
 class Reconciler:
-    """Owns the path from files to published snapshots. Use from the server's event loop."""
+    """Owns the path from inputs to published snapshots. Use from the server's event loop."""
 
     def __init__(
         self,
@@ -57,7 +89,8 @@ class Reconciler:
         envoy: str | None = None,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
-        overlay: SnapshotOverlay | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        follow: FollowSources | None = None,
         rollouts: RolloutController | None = None,
     ) -> None:
         self.config_dir = config_dir
@@ -66,103 +99,233 @@ class Reconciler:
         self.secrets = secrets
         self.envoy = envoy
         self.status = ConfigStatus(str(config_dir))
-        self.model: ir.Model | None = None  # the model being served
+        self.served: Inputs | None = None  # what the published snapshots were built from
+        self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
+        self.endpoint_pushes = 0  # snapshots published by endpoints-only updates
         self._log = logger or logging.getLogger("gitxds.reconciler")
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._follow = follow
+        self._rollouts = rollouts  # rollout progress: an input of the build, like the files
         self._loader = IncrementalLoader(config_dir)
-        self._translator = MemoizedTranslator()
+        self._memo = EncodingMemo()
+        self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
         self._lock = asyncio.Lock()
         # Asked on the first build (a --git-url clone appears only then), not on every reload.
         self._in_git_work_tree: bool | None = None
-        self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
-        self._overlay = overlay  # runs on the loop at publish time, so it sees the latest discoveries
-        self._rollouts = rollouts  # rollout progress: an input of the build, like the files
+        cache.set_resolver(ir.Model().gateway_for_node)  # nothing served: no node has a gateway
 
-    def resolve_group(self, node_id: str, node_cluster: str) -> str | None:
-        """The gateway whose ``proxies`` selector matches a node (node id selectors win)."""
-        if self.model is None:
-            return None
-        by_cluster = None
-        for gateway in self.model.gateways:
-            if gateway.proxies.node_id is not None and gateway.proxies.node_id == node_id:
-                return gateway.name
-            if by_cluster is None and gateway.proxies.matches(node_id, node_cluster):
-                by_cluster = gateway.name
-        return by_cluster
+    @property
+    def model(self) -> ir.Model | None:
+        """The model being served."""
+        return self.served.model if self.served is not None else None
 
-    async def reload(self, trigger: str, detected_at: float | None = None) -> Attempt:
-        """Build the directory as it is now and publish it if, and only if, it is entirely valid."""
+    # -- inputs ---------------------------------------------------------------------------------
+
+    async def reload(self, trigger: str, detected_at: float | None = None) -> Outcome:
+        """Read the config directory and the secret store as they are now; serve them if, and only
+        if, they are entirely valid."""
         detected = self._clock() if detected_at is None else detected_at
         async with self._lock:
             started = self._clock()
-            candidate = await asyncio.to_thread(self._build_with_collector_paused)
-            problems = candidate.problems
-            if not problems and self.envoy and not self._only_weights_moved(candidate, trigger):
-                problems = await self._envoy_check(candidate.served)
-            build_seconds = self._clock() - started
-            attempt = Attempt(candidate.version, time.time(), not problems, trigger, problems, build_seconds)
-            if problems:
-                self._reject(attempt)
-            else:
-                self._publish(candidate, attempt, detected)
-            return attempt
+            try:
+                with _step("read"):
+                    read = await asyncio.to_thread(self._read)
+                if read.outcome.diagnostics:
+                    problems = read.outcome.diagnostics
+                    return self._reject(self._attempt(read.version, trigger, problems, started))
+                with _step("build"):
+                    inputs = self._inputs(read)
+                check = not self._only_weights_moved(inputs.version, trigger)
+                reparsed = read.outcome.reparsed
+                return await self._rebuild(inputs, trigger, detected, started, reparsed, check=check)
+            except _StepFailedError as failed:
+                return self._fail(trigger, failed.step, failed.cause)
 
-    def _only_weights_moved(self, candidate: _Candidate, trigger: str) -> bool:
+    async def apply(self, trigger: str, change: Callable[[Inputs], Inputs]) -> Outcome | None:
+        """Rebuild what is served with some inputs replaced (no file is read); None before anything
+        was served. For inputs that are not files, e.g. rollout progress."""
+        async with self._lock:
+            if self.served is None:
+                return None
+            started = self._clock()
+            try:
+                return await self._rebuild(change(self.served), trigger, started, started, 0)
+            except _StepFailedError as failed:
+                return self._fail(trigger, failed.step, failed.cause)
+
+    def set_endpoints(self, source: ir.KubernetesEndpoints, endpoints: Iterable[ir.Endpoint]) -> None:
+        """New endpoints of one Kubernetes source: only the affected assignments are built again, and
+        proxies are sent those and nothing else."""
+        found = tuple(endpoints)
+        if self._endpoints.get(source) == found:
+            return
+        self._endpoints[source] = found
+        if self.served is None or source not in self.served.kubernetes_sources:
+            return  # kept for the build that will use it
+        try:
+            with _step("endpoints"):
+                self._push_endpoints({source})
+        except _StepFailedError as failed:
+            self._fail("endpoints changed", failed.step, failed.cause)
+
+    # -- reading and building -------------------------------------------------------------------
+
+    def _inputs(self, read: _Read) -> Inputs:
+        model = read.outcome.compiled.model
+        applied = self._rollouts.apply(model, read.version) if self._rollouts is not None else None
+        sources = kubernetes_sources(model)
+        endpoints = {s: self._endpoints[s] for s in sources if s in self._endpoints}
+        served = applied.served if applied is not None else model
+        return Inputs(read.version, served, read.secrets, endpoints, applied)
+
+    def _only_weights_moved(self, version: str, trigger: str) -> bool:
         """A rollout step of the version Envoy already accepted changes route weights only."""
         served = self.status.served
-        return trigger.startswith("rollout") and served is not None and served.version == candidate.version
+        return trigger.startswith("rollout") and served is not None and served.version == version
 
-    def _build_with_collector_paused(self) -> _Candidate:
-        with collector_paused():
-            return self._build()
-
-    def _build(self) -> _Candidate:
+    def _read(self) -> _Read:
         outcome = self._loader.load()
         if self._in_git_work_tree is None:
             self._in_git_work_tree = work_tree_root(self.config_dir) is not None
-        in_git = self._in_git_work_tree
-        version = (git_version(self.config_dir) if in_git else None) or files_version(outcome.files)
-        problems = list(outcome.diagnostics)
-        snapshots: dict[str, Snapshot] = {}
-        applied = None
-        served = outcome.compiled.model
-        if not problems and self._rollouts is not None:
-            applied = self._rollouts.apply(served, version)
-            served = applied.served
-        if not problems:
-            secret_values = self.secrets.load()
-            try:
-                snapshots = self._translator.snapshots(served, secret_values, version, self.cache)
-            except UnknownSecretError as exc:
-                problems.append(Diagnostic("", 0, "", Reason.UNKNOWN_SECRET, str(exc)))
-            except InconsistentSnapshotError as exc:
-                problems.append(Diagnostic("", 0, "", Reason.ENVOY_REJECTED, str(exc)))
-        return _Candidate(version, outcome, snapshots, tuple(problems), served, applied)
+        version = (git_version(self.config_dir) if self._in_git_work_tree else None) or files_version(
+            outcome.files
+        )
+        return _Read(outcome, version, self.secrets.read())
 
-    async def _envoy_check(self, model: ir.Model) -> tuple[Diagnostic, ...]:
+    async def _rebuild(
+        self,
+        inputs: Inputs,
+        trigger: str,
+        detected: float,
+        started: float,
+        reparsed: int,
+        *,
+        check: bool = True,
+    ) -> Attempt:
+        problems: tuple[Diagnostic, ...] = ()
+        built: Built | None = None
+        with _step("build"):
+            try:
+                built = await asyncio.to_thread(
+                    build, inputs, self._memo, self.cache.get, keep_messages=check and bool(self.envoy)
+                )
+                self._memo.retire()
+            except UnknownSecretError as exc:
+                problems = (Diagnostic("", 0, "", Reason.UNKNOWN_SECRET, str(exc)),)
+            except InconsistentSnapshotError as exc:
+                problems = (Diagnostic("", 0, "", Reason.ENVOY_REJECTED, str(exc)),)
+        if built is not None and self.envoy and check:
+            with _step("check"):
+                problems = await self._envoy_check(built)
+        attempt = self._attempt(inputs.version, trigger, problems, started)
+        if problems or built is None:
+            return self._reject(attempt)
+        with _step("publish"):
+            self._publish(built, attempt, detected, reparsed)
+        return attempt
+
+    def _attempt(
+        self, version: str, trigger: str, problems: tuple[Diagnostic, ...], started: float
+    ) -> Attempt:
+        seconds = self._clock() - started
+        return Attempt(version, self._wall_clock(), not problems, trigger, problems, seconds)
+
+    async def _envoy_check(self, built: Built) -> tuple[Diagnostic, ...]:
+        """The resources about to be served, inlined in a static bootstrap, real secrets included (in a
+        private temporary file) so certificates are checked too."""
         assert self.envoy is not None
-        names = [g.name for g in model.gateways]
+        model = built.inputs.model
+        names = list(built.messages)
         verdicts = await asyncio.gather(
             *(
-                # with the real secrets (in a private temporary file) so certificates are checked too;
-                # redacted placeholders are no certificate and Envoy would refuse every HTTPS listener
-                validate_bootstrap(self.envoy, static_bootstrap(model, name, self.secrets.values))
+                validate_bootstrap(
+                    self.envoy, bootstrap_json(static_bootstrap_of(model.gateway(name), built.messages[name]))
+                )
                 for name in names
             )
         )
+        redact = built.inputs.secrets.redact
         return tuple(
             Diagnostic(
                 "",
                 0,
                 f"Gateway {name}",
                 Reason.ENVOY_REJECTED,
-                f"envoy --mode validate rejected this config: {self.secrets.redact(verdict.message)}",
+                f"envoy --mode validate rejected this config: {redact(verdict.message)}",
             )
             for name, verdict in zip(names, verdicts, strict=True)
             if not verdict.accepted
         )
 
-    def _reject(self, attempt: Attempt) -> None:
+    # -- writing --------------------------------------------------------------------------------
+
+    def _publish(self, built: Built, attempt: Attempt, detected: float, reparsed: int) -> None:
+        self.cache.set_resolver(built.inputs.model.gateway_for_node)
+        changed = []
+        for gateway, snapshot in sorted(built.snapshots.items()):
+            current = self.cache.get(gateway)
+            if current is None or current.version != snapshot.version:
+                changed.append(gateway)
+                self.cache.set_snapshot(gateway, snapshot)
+        for gateway in set(self.cache.groups()) - set(built.snapshots):
+            self.cache.clear_snapshot(gateway)
+            changed.append(gateway)
+        self.served = built.inputs
+        if self._rollouts is not None and built.inputs.rollouts is not None:
+            self._rollouts.commit(built.inputs.rollouts)
+        self.detected_at[attempt.version] = detected
+        _keep_recent(self.detected_at, 64)
+        self.status.record(attempt)
+        self.status.gateways = tuple(sorted(built.snapshots))
+        self.status.snapshot_versions = {g: s.version for g, s in built.snapshots.items()}
+        self.metrics.config_reloads.labels(result="served").inc()
+        self.metrics.snapshot_build_seconds.observe(attempt.build_seconds)
+        self.metrics.set_config_version(attempt.version)
+        self._log.info(
+            "serving %s (%s; %d gateway(s) changed, %d file(s) re-read, built in %.1f ms)",
+            attempt.version,
+            attempt.trigger,
+            len(changed),
+            reparsed,
+            attempt.build_seconds * 1000,
+        )
+        self._follow_sources(built.inputs.kubernetes_sources)
+
+    def _follow_sources(self, sources: frozenset[ir.KubernetesEndpoints]) -> None:
+        """Drop endpoints of sources no longer used, let discovery follow the new ones, and push the
+        endpoints that moved on while this version was being built."""
+        for source in set(self._endpoints) - sources:
+            del self._endpoints[source]
+        if self._follow is not None:
+            self._follow(sources)  # may call set_endpoints
+        assert self.served is not None
+        served = self.served.endpoints
+        stale = {s for s in sources if self._endpoints.get(s, ()) != served.get(s, ())}
+        if stale:
+            self._push_endpoints(stale)
+
+    def _push_endpoints(self, sources: set[ir.KubernetesEndpoints]) -> None:
+        assert self.served is not None
+        discovered = {**self.served.endpoints, **{s: self._endpoints.get(s, ()) for s in sources}}
+        self.served = served = replace(self.served, endpoints=discovered)
+        secrets = SecretValues.of(served.secrets.values)
+        replacements = [
+            self._memo.encode(typeurls.ENDPOINT, assignment)
+            for source in sorted(sources, key=_source_order)
+            for assignment in discovered_assignments(served.model, source, secrets, discovered)
+        ]
+        for gateway in self.cache.groups():
+            current = self.cache.get(gateway)
+            if current is None:
+                continue
+            updated = current.with_replaced(typeurls.ENDPOINT, replacements)
+            if updated is not current:
+                self.cache.set_snapshot(gateway, updated)
+                self.status.snapshot_versions[gateway] = updated.version
+                self.endpoint_pushes += 1
+
+    def _reject(self, attempt: Attempt) -> Attempt:
         self.status.record(attempt)
         self.metrics.config_reloads.labels(result="rejected").inc()
         for diagnostic in attempt.diagnostics:
@@ -176,38 +339,44 @@ class Reconciler:
         )
         for diagnostic in attempt.diagnostics:
             self._log.error("  %s", diagnostic)
+        return attempt
 
-    def _publish(self, candidate: _Candidate, attempt: Attempt, detected: float) -> None:
-        self.model = candidate.served
-        if self._overlay is not None:
-            candidate = replace(candidate, snapshots=self._overlay(candidate.served, candidate.snapshots))
-        changed = []
-        for gateway, snapshot in sorted(candidate.snapshots.items()):
-            current = self.cache.get(gateway)
-            if current is None or current.version != snapshot.version:
-                changed.append(gateway)
-                self.cache.set_snapshot(gateway, snapshot)
-        for gateway in set(self.cache.groups()) - set(candidate.snapshots):
-            self.cache.clear_snapshot(gateway)
-            changed.append(gateway)
-        if self._rollouts is not None and candidate.rollouts is not None:
-            self._rollouts.commit(candidate.rollouts)
-        self.detected_at[attempt.version] = detected
-        _keep_recent(self.detected_at, 64)
-        self.status.record(attempt)
-        self.status.gateways = tuple(sorted(candidate.snapshots))
-        self.status.snapshot_versions = {g: s.version for g, s in candidate.snapshots.items()}
-        self.metrics.config_reloads.labels(result="served").inc()
-        self.metrics.snapshot_build_seconds.observe(attempt.build_seconds)
-        self.metrics.set_config_version(attempt.version)
-        self._log.info(
-            "serving %s (%s; %d gateway(s) changed, %d file(s) re-read, built in %.1f ms)",
-            attempt.version,
-            attempt.trigger,
-            len(changed),
-            candidate.outcome.reparsed,
-            attempt.build_seconds * 1000,
+    def _fail(self, trigger: str, step: str, exc: Exception) -> ReloadFailure:
+        reason = "io_error" if isinstance(exc, OSError) else "internal_error"
+        message = self.redact(f"{type(exc).__name__}: {exc}")
+        failure = ReloadFailure(trigger, self._wall_clock(), step, reason, message)
+        self.status.last_failure = failure
+        self.status.failures += 1
+        self.metrics.reload_failures.labels(reason=reason).inc()
+        served = self.status.served.version if self.status.served else "nothing"
+        # The frames, not the message again: they show code, never config or secret values.
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        self._log.error(
+            "reload (%s) failed while %s: %s; still serving %s\n%s", trigger, step, message, served, frames
         )
+        return failure
+
+    # -- reading what is served -----------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` without any secret value being served or most recently read."""
+        text = self.secrets.redact(text)
+        return self.served.secrets.redact(text) if self.served is not None else text
+
+    def documents(self, gateway: str) -> dict[str, list[dict[str, Any]]] | None:
+        """The served resources of ``gateway`` as documents, secret values redacted."""
+        snapshot = self.cache.get(gateway)
+        if snapshot is None:
+            return None
+        messages: Mapping[str, list[Any]] = {
+            type_url: [decode(resource) for resource in snapshot.resources(type_url)]
+            for type_url in typeurls.PUSH_ORDER
+        }
+        return redacted_documents(resource_documents(messages), self.redact)
+
+
+def _source_order(source: ir.KubernetesEndpoints) -> tuple[str, str, int]:
+    return source.namespace, source.service, source.port
 
 
 def _keep_recent(mapping: dict[str, float], size: int) -> None:

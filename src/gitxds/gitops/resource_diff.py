@@ -6,11 +6,10 @@ import difflib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from google.protobuf.message import Message
+from typing import Any
 
 from gitxds import typeurls
-from gitxds.translators.xds.documents import document_for
+from gitxds.translators.xds import document_for
 from gitxds.xds.cache import resource_name
 from gitxds.yamltext import yaml_text
 
@@ -34,10 +33,10 @@ class ResourceChange:
         return typeurls.SHORT_NAMES.get(self.type_url, self.type_url)
 
 
-Resources = Mapping[str, Sequence[Message]]  # type URL -> resources, as the translator returns them
+Resources = Mapping[str, Sequence[Any]]  # type URL -> messages, as the translator returns them
 
 
-def _to_yaml(message: Message) -> str:
+def _to_yaml(message: Any) -> str:
     """The resource as ``gitxds render`` shows it, so a diff reads like the rendered config."""
     return yaml_text(document_for(message))
 

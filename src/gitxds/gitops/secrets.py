@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitxds.errors import UsageError
@@ -32,11 +33,23 @@ def _quoted_forms(value: str) -> set[str]:
     return {form for form in forms if form}
 
 
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """The values of one read of the store, and every form of them that ``redact`` scrubs."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    fragments: tuple[str, ...] = ()  # longest first, so a whole value goes before its parts
+
+    def redact(self, text: str) -> str:
+        for value in self.fragments:
+            text = text.replace(value, REDACTED)
+        return text
+
+
 class SecretStore:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self._values: dict[str, str] = {}
-        self._fragments: list[str] = []  # longest first, so a whole value goes before its parts
+        self._latest = Secrets()
 
     @staticmethod
     def check_outside(directory: Path, config_dir: Path) -> None:
@@ -48,6 +61,10 @@ class SecretStore:
 
     def load(self) -> Mapping[str, str]:
         """Read every non-hidden entry; a file value's trailing newline is dropped."""
+        return self.read().values
+
+    def read(self) -> Secrets:
+        """Like :meth:`load`, with the forms to redact of what was read."""
         values: dict[str, str] = {}
         fragments: list[str] = []
         if self.directory is not None and self.directory.is_dir():
@@ -60,18 +77,15 @@ class SecretStore:
                     parts = [(path / name).read_text().strip() for name in (TLS_CERT, TLS_KEY)]
                     values[path.name] = "\n".join(parts) + "\n"
                     fragments += parts
-        self._values = values
         quoted = {form for value in [*values.values(), *fragments] for form in _quoted_forms(value)}
-        self._fragments = sorted(quoted, key=len, reverse=True)
-        return values
+        self._latest = Secrets(values, tuple(sorted(quoted, key=len, reverse=True)))
+        return self._latest
 
     @property
     def values(self) -> Mapping[str, str]:
         """The values read by the latest ``load``."""
-        return self._values
+        return self._latest.values
 
     def redact(self, text: str) -> str:
-        for value in self._fragments:
-            if value:
-                text = text.replace(value, REDACTED)
-        return text
+        """``text`` without any value of the latest read."""
+        return self._latest.redact(text)

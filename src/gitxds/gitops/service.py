@@ -14,9 +14,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from gitxds import ir
 from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
 from gitxds.gitops.admin import AdminServer
-from gitxds.gitops.discovered import DiscoveredEndpoints
+from gitxds.gitops.discovered import EndpointFeed
 from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
@@ -24,12 +25,12 @@ from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.rollout_lease import RolloutLease, lease_api
 from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
+from gitxds.gitops.status import ReloadFailure
 from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
 from gitxds.rollout.controller import ManualError
-from gitxds.translators.xds import resource_documents, translate_gateway
-from gitxds.xds.cache import Snapshot, SnapshotCache
+from gitxds.xds.cache import SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
 
@@ -89,14 +90,7 @@ class GitxdsService:
         self.config_dir = config_dir
         self.secrets = SecretStore(options.secrets_dir)
         envoy = find_envoy(options.envoy_path) if options.envoy_validate else None
-        self.cache = SnapshotCache(resolver=self._resolve)
-        self.discovered = DiscoveredEndpoints(
-            self.cache,
-            self.secrets,
-            self._start_discovery,
-            on_published=self._on_eds_published,
-            logger=self._log,
-        )
+        self.cache = SnapshotCache()
         self.rollout_driver = RolloutDriver(
             self.registry,
             signals=None,
@@ -113,9 +107,10 @@ class GitxdsService:
             secrets=self.secrets,
             envoy=envoy,
             logger=self._log,
-            overlay=self.discovered.overlay,
+            follow=self._follow_kubernetes_sources,
             rollouts=self.rollout_driver.controller,
         )
+        self.discovered = EndpointFeed(self._start_discovery, self.reconciler.set_endpoints, logger=self._log)
         self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
         self.xds.on_event(self._on_xds_event)
         self.admin = AdminServer(self, token=options.admin_token)
@@ -134,15 +129,12 @@ class GitxdsService:
         identity = f"{socket.gethostname()}-{os.getpid()}"
         return RolloutLease(lease_api(options.kubeconfig), namespace, name, identity, logger=self._log)
 
-    def _resolve(self, node_id: str, node_cluster: str) -> str | None:
-        return self.reconciler.resolve_group(node_id, node_cluster)
+    def _follow_kubernetes_sources(self, sources: frozenset[ir.KubernetesEndpoints]) -> None:
+        self.discovered.follow(sources)
 
     def _start_discovery(self, on_change: EndpointsChanged) -> EndpointDiscovery:
         api = discovery_api(self.options.kubeconfig, self.options.in_cluster)
         return EndpointDiscovery(api, on_change, loop=asyncio.get_running_loop(), logger=self._log)
-
-    def _on_eds_published(self, gateway: str, snapshot: Snapshot) -> None:
-        self.reconciler.status.snapshot_versions[gateway] = snapshot.version
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -218,7 +210,7 @@ class GitxdsService:
                 event.node_id,
                 short_type(event.type_url),
                 event.config_version or event.version,
-                self.secrets.redact(event.error),
+                self.reconciler.redact(event.error),
             )
             return
         self._last_ack[event.node_id] = event.monotonic_time
@@ -271,7 +263,7 @@ class GitxdsService:
                 "acked": t.acked_version or None,
                 "commit": t.acked_config_version or None,
                 "nacked": t.nacked_version or None,
-                "error": self.secrets.redact(t.error_message) if t.error_message else None,
+                "error": self.reconciler.redact(t.error_message) if t.error_message else None,
                 "in_sync": t.in_sync,
             }
             for type_url, t in sorted(proxy.types.items())
@@ -294,17 +286,18 @@ class GitxdsService:
         return snapshot.config_version if snapshot is not None and proxy.in_sync else None
 
     def config_dump(self, gateway: str) -> dict[str, Any] | None:
-        model = self.reconciler.model
-        if model is None or gateway not in self.gateways():
+        """What the gateway's proxies are being sent (the served snapshot), secret values redacted."""
+        if gateway not in self.gateways():
+            return None
+        documents = self.reconciler.documents(gateway)
+        if documents is None:
             return None
         served = self.reconciler.status.served
-        resources = translate_gateway(model, gateway, None)  # secrets stay <redacted>
-        resources = self.discovered.with_discovered(model, resources)
         return {
             "gateway": gateway,
             "version": served.version if served else None,
             "snapshot_version": self.reconciler.status.snapshot_versions.get(gateway),
-            "resources": resource_documents(resources),
+            "resources": documents,
         }
 
     def rollouts(self) -> dict[str, Any]:
@@ -323,6 +316,8 @@ class GitxdsService:
             except GitError as exc:
                 return {"result": "fetch failed", "error": str(exc)}
         attempt = await self.reconciler.reload("sync requested", detected_at=time.monotonic())
+        if isinstance(attempt, ReloadFailure):
+            return {"result": "failed", "reason": attempt.reason, "error": attempt.message}
         return {
             "result": "served" if attempt.accepted else "rejected",
             "version": attempt.version,

@@ -31,6 +31,30 @@ class Attempt:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """A reload that broke on something other than the config (I/O, a bug); nothing was changed."""
+
+    trigger: str
+    at: float
+    step: str  # read, build, check, publish or endpoints
+    reason: str  # io_error or internal_error: the label of gitxds_reload_failures_total
+    message: str  # secret values redacted
+
+    @property
+    def accepted(self) -> bool:
+        return False  # like a rejected Attempt: nothing new is served
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "trigger": self.trigger,
+            "step": self.step,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
 @dataclass(slots=True)
 class ConfigStatus:
     """Mutable record owned by the reconciler; read by the admin endpoint."""
@@ -41,6 +65,8 @@ class ConfigStatus:
     last_rejected: Attempt | None = None
     gateways: tuple[str, ...] = ()
     snapshot_versions: dict[str, str] = field(default_factory=dict)  # gateway -> snapshot version
+    last_failure: ReloadFailure | None = None
+    failures: int = 0
 
     def record(self, attempt: Attempt) -> None:
         self.last_attempt = attempt
@@ -55,6 +81,8 @@ class ConfigStatus:
             "served": self.served.to_json() if self.served else None,
             "last_attempt": self.last_attempt.to_json() if self.last_attempt else None,
             "last_rejected": self.last_rejected.to_json() if self.last_rejected else None,
+            "last_failure": self.last_failure.to_json() if self.last_failure else None,
+            "failures": self.failures,
             "gateways": [
                 {"name": g, "snapshot_version": self.snapshot_versions.get(g)} for g in self.gateways
             ],

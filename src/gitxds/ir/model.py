@@ -447,5 +447,15 @@ class Model:
         """The policy that covers ``route`` (compile lets at most one cover it)."""
         return next((p for p in self.rollout_policies if route in p.routes), None)
 
+    def gateway_for_node(self, node_id: str, node_cluster: str) -> str | None:
+        """The gateway whose ``proxies`` selector matches a node; a node id selector wins over a cluster."""
+        by_cluster = None
+        for gateway in self.gateways:
+            if gateway.proxies.node_id is not None and gateway.proxies.node_id == node_id:
+                return gateway.name
+            if by_cluster is None and gateway.proxies.matches(node_id, node_cluster):
+                by_cluster = gateway.name
+        return by_cluster
+
     def routes_for(self, gateway: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if gateway in r.gateways)

@@ -4,10 +4,21 @@ Builders take only hashable values (IR objects, :class:`SecretValues`, :class:`F
 so a cache can memoize each resource by its inputs and rebuild only what changed.
 """
 
-from gitxds.translators.xds.bootstrap import XDS_CLUSTER, dynamic_bootstrap, static_bootstrap
+from gitxds.translators.xds.bootstrap import (
+    XDS_CLUSTER,
+    bootstrap_json,
+    dynamic_bootstrap,
+    static_bootstrap,
+    static_bootstrap_of,
+)
 from gitxds.translators.xds.clusters import aggregate_cluster_for, aggregate_cluster_name, cluster_for
-from gitxds.translators.xds.documents import resource_documents
-from gitxds.translators.xds.endpoints import load_assignment_for, load_assignment_of
+from gitxds.translators.xds.documents import document_for, redacted_documents, resource_documents
+from gitxds.translators.xds.endpoints import (
+    DiscoveredEndpoints,
+    discovered_assignments,
+    load_assignment_for,
+    load_assignment_of,
+)
 from gitxds.translators.xds.filters import FilterPlan, filter_plan_for, http_filters_for
 from gitxds.translators.xds.gateway import hash_headers_for, translate_gateway
 from gitxds.translators.xds.listeners import listener_for, listener_name, route_configuration_name
@@ -23,12 +34,16 @@ __all__ = [
     "BACKEND_HEADER",
     "REDACTED",
     "XDS_CLUSTER",
+    "DiscoveredEndpoints",
     "FilterPlan",
     "SecretValues",
     "UnknownSecretError",
     "aggregate_cluster_for",
     "aggregate_cluster_name",
+    "bootstrap_json",
     "cluster_for",
+    "discovered_assignments",
+    "document_for",
     "dynamic_bootstrap",
     "filter_plan_for",
     "hash_headers_for",
@@ -37,12 +52,14 @@ __all__ = [
     "listener_name",
     "load_assignment_for",
     "load_assignment_of",
+    "redacted_documents",
     "resource_documents",
     "route_configuration_for",
     "route_configuration_name",
     "routes_for",
     "secret_for",
     "static_bootstrap",
+    "static_bootstrap_of",
     "translate_gateway",
     "virtual_hosts_for",
 ]

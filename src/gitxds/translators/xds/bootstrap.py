@@ -20,6 +20,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3.http_connection
 )
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import DownstreamTlsContext
 from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpProtocolOptions
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from gitxds import ir, typeurls
@@ -29,7 +30,14 @@ from gitxds.translators.xds.clusters import HTTP_PROTOCOL_OPTIONS
 from gitxds.translators.xds.endpoints import socket_address_for
 from gitxds.translators.xds.gateway import translate_gateway
 
-__all__ = ["XDS_CLUSTER", "dynamic_bootstrap", "parse_host_port", "static_bootstrap"]
+__all__ = [
+    "XDS_CLUSTER",
+    "bootstrap_json",
+    "dynamic_bootstrap",
+    "parse_host_port",
+    "static_bootstrap",
+    "static_bootstrap_of",
+]
 
 XDS_CLUSTER = "gitxds_xds"
 # Large route tables exceed gRPC's default 4 MiB per message; allow far more, with HTTP/2 windows to match.
@@ -153,12 +161,18 @@ def static_bootstrap(
     model: ir.Model, gateway: str, secrets: Mapping[str, str] | None = None, admin_port: int = 9901
 ) -> Bootstrap:
     """The gateway's resources inlined as ``static_resources``, to inspect or ``envoy --mode validate``."""
-    resources = translate_gateway(model, gateway, secrets)
+    return static_bootstrap_of(model.gateway(gateway), translate_gateway(model, gateway, secrets), admin_port)
+
+
+def static_bootstrap_of(
+    gateway: ir.Gateway, resources: Mapping[str, list[Message]], admin_port: int = 9901
+) -> Bootstrap:
+    """Like :func:`static_bootstrap`, from resources :func:`translate_gateway` already built."""
     route_configs = _named(resources[typeurls.ROUTE])
     assignments = _named(resources[typeurls.ENDPOINT], "cluster_name")
-    selector = model.gateway(gateway).proxies
+    selector = gateway.proxies
     return Bootstrap(
-        node=Node(id=selector.node_id or f"{gateway}-static", cluster=selector.cluster or gateway),
+        node=Node(id=selector.node_id or f"{gateway.name}-static", cluster=selector.cluster or gateway.name),
         static_resources=Bootstrap.StaticResources(
             listeners=[_static_listener(lst, route_configs) for lst in resources[typeurls.LISTENER]],
             clusters=[_static_cluster(c, assignments) for c in resources[typeurls.CLUSTER]],
@@ -166,3 +180,8 @@ def static_bootstrap(
         ),
         admin=_admin("127.0.0.1", admin_port),
     )
+
+
+def bootstrap_json(bootstrap: Bootstrap) -> str:
+    """A bootstrap as the JSON file Envoy reads with ``-c``."""
+    return str(json_format.MessageToJson(bootstrap, preserving_proto_field_name=True))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from gitxds import typeurls
+from gitxds.translators.xds.secrets import REDACTED
 
-__all__ = ["DOCUMENT_ORDER", "document_for", "resource_documents"]
+__all__ = ["DOCUMENT_ORDER", "document_for", "redacted_documents", "resource_documents"]
 
 # Reading order for people: what Envoy listens on, how it routes, then where traffic goes.
 DOCUMENT_ORDER = (typeurls.LISTENER, typeurls.ROUTE, typeurls.CLUSTER, typeurls.ENDPOINT, typeurls.SECRET)
@@ -42,3 +43,24 @@ def resource_documents(resources: Mapping[str, Sequence[Message]]) -> dict[str, 
         for type_url in DOCUMENT_ORDER
         if resources.get(type_url)
     }
+
+
+def redacted_documents(
+    documents: Mapping[str, list[dict[str, Any]]], redact: Callable[[str], str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Documents of served resources made safe to show: every string passed through ``redact`` (which
+    blanks secret values), and every inline certificate and key of a Secret replaced outright."""
+    return {
+        short_name: [_redacted(doc, redact, whole=short_name == "secrets") for doc in docs]
+        for short_name, docs in documents.items()
+    }
+
+
+def _redacted(value: Any, redact: Callable[[str], str], *, whole: bool, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact, whole=whole, key=k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact, whole=whole) for item in value]
+    if isinstance(value, str):
+        return REDACTED if whole and key.startswith("inline_") else redact(value)
+    return value

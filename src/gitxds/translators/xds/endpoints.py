@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 
 from envoy.config.core.v3.address_pb2 import Address, SocketAddress
@@ -16,6 +16,8 @@ __all__ = [
     "BACKEND_METADATA_KEY",
     "METADATA_NAMESPACE",
     "REQUEST_HEADERS_METADATA_KEY",
+    "DiscoveredEndpoints",
+    "discovered_assignments",
     "endpoint_metadata_for",
     "load_assignment_for",
     "load_assignment_of",
@@ -27,6 +29,9 @@ __all__ = [
 METADATA_NAMESPACE = "gitxds"
 BACKEND_METADATA_KEY = "backend"
 REQUEST_HEADERS_METADATA_KEY = "request_headers"
+
+# The endpoints found for each Kubernetes source so far (a source not in it has none yet).
+DiscoveredEndpoints = Mapping[ir.KubernetesEndpoints, Sequence[ir.Endpoint]]
 
 
 def socket_address_for(address: str, port: int) -> Address:
@@ -65,11 +70,13 @@ def load_assignment_of(
     return assignment
 
 
-def load_assignment_for(backend: ir.Backend, secrets: SecretValues) -> ClusterLoadAssignment:
-    """The Backend's endpoints as known from the config.
+def load_assignment_for(
+    backend: ir.Backend, secrets: SecretValues, discovered: DiscoveredEndpoints | None = None
+) -> ClusterLoadAssignment:
+    """The Backend's endpoints: from the config, or for a Kubernetes backend those ``discovered``.
 
-    DNS backends resolve inside Envoy (one endpoint: the hostname). Kubernetes backends start empty;
-    whatever discovers their EndpointSlices builds the assignment with :func:`load_assignment_of`.
+    DNS backends resolve inside Envoy (one endpoint: the hostname). A Kubernetes backend whose
+    EndpointSlices were not listed yet has no endpoints.
     """
     source = backend.endpoints
     metadata = endpoint_metadata_for(backend, secrets)
@@ -77,4 +84,18 @@ def load_assignment_for(backend: ir.Backend, secrets: SecretValues) -> ClusterLo
         return load_assignment_of(backend.name, source.endpoints, metadata)
     if isinstance(source, ir.DnsEndpoints):
         return load_assignment_of(backend.name, (ir.Endpoint(source.hostname, source.port),), metadata)
-    return ClusterLoadAssignment(cluster_name=backend.name)
+    found = (discovered or {}).get(source, ())
+    if not found:
+        return ClusterLoadAssignment(cluster_name=backend.name)
+    return load_assignment_of(backend.name, found, metadata)
+
+
+def discovered_assignments(
+    model: ir.Model, source: ir.KubernetesEndpoints, secrets: SecretValues, discovered: DiscoveredEndpoints
+) -> list[ClusterLoadAssignment]:
+    """The assignment of every Backend fed by ``source``: what an endpoints-only update replaces."""
+    return [
+        load_assignment_for(backend, secrets, discovered)
+        for backend in model.backends
+        if backend.endpoints == source
+    ]

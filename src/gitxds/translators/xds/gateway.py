@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 
 from gitxds import ir, typeurls
 from gitxds.translators.xds.clusters import aggregate_cluster_for, cluster_for, fallback_of
-from gitxds.translators.xds.endpoints import load_assignment_for
+from gitxds.translators.xds.endpoints import DiscoveredEndpoints, load_assignment_for
 from gitxds.translators.xds.filters import filter_plan_for
 from gitxds.translators.xds.listeners import listener_for, route_configuration_name
 from gitxds.translators.xds.routes import route_configuration_for, routes_for, virtual_hosts_for
@@ -56,11 +56,17 @@ def _by_name(resources: Iterable[Message], name_field: str = "name") -> list[Mes
     return [unique[name] for name in sorted(unique)]
 
 
-def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] | None = None) -> Resources:
+def translate_gateway(
+    model: ir.Model,
+    gateway: str,
+    secrets: Mapping[str, str] | None = None,
+    discovered: DiscoveredEndpoints | None = None,
+) -> Resources:
     """Listeners, routes, clusters, endpoints and secrets for the proxies of ``gateway``.
 
     ``secrets`` holds the values of ``SecretRef`` names; ``None`` renders every value as
-    ``<redacted>``. Each list is sorted by resource name; every key of ``gitxds.typeurls`` is present.
+    ``<redacted>``. ``discovered`` holds the endpoints found for Kubernetes backends. Each list is
+    sorted by resource name; every key of ``gitxds.typeurls`` is present.
     """
     secret_values = SecretValues.of(secrets)
     the_gateway = model.gateway(gateway)
@@ -83,7 +89,7 @@ def translate_gateway(model: ir.Model, gateway: str, secrets: Mapping[str, str] 
         for primary, fallback in fallbacks
     ]
     endpoints: list[ClusterLoadAssignment] = [
-        load_assignment_for(b, secret_values)
+        load_assignment_for(b, secret_values, discovered)
         for b in backends
         if not isinstance(b.endpoints, ir.DnsEndpoints)
     ]

@@ -1,7 +1,8 @@
 """Immutable xDS snapshots per node group; each resource serialized once per version."""
 
-from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, resource_name
+from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, decode, resource_name
 from gitxds.xds.cache.interface import ChangeCallback, GroupResolver, SnapshotSource
+from gitxds.xds.cache.memo import EncodingMemo
 from gitxds.xds.cache.references import Reference
 from gitxds.xds.cache.resource_set import ResourceSet, delta_changes
 from gitxds.xds.cache.snapshot import InconsistentSnapshotError, Snapshot
@@ -10,6 +11,7 @@ from gitxds.xds.cache.snapshot_cache import SnapshotCache, group_from_node_clust
 __all__ = [
     "ChangeCallback",
     "EncodedResource",
+    "EncodingMemo",
     "GroupResolver",
     "InconsistentSnapshotError",
     "Reference",
@@ -18,6 +20,7 @@ __all__ = [
     "Snapshot",
     "SnapshotCache",
     "SnapshotSource",
+    "decode",
     "delta_changes",
     "group_from_node_cluster",
     "resource_name",

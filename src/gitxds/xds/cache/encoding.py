@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any as AnyType
 
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from envoy.extensions.transport_sockets.tls.v3.secret_pb2 import Secret
 from google.protobuf.message import Message
 
 from gitxds import typeurls
@@ -96,14 +101,32 @@ class ResourceEncoder:
         self.encoded_count = 0
 
     def encode(self, type_url: str, message: Message) -> EncodedResource:
+        return self.encode_serialized(type_url, message, message.SerializeToString(deterministic=True))
+
+    def encode_serialized(self, type_url: str, message: Message, value: bytes) -> EncodedResource:
+        """Like :meth:`encode`, for a message already serialized (deterministically) as ``value``."""
         if type_url not in typeurls.SHORT_NAMES:
             raise ValueError(f"unsupported resource type {type_url}")
         self.encoded_count += 1
-        value = message.SerializeToString(deterministic=True)
         any_bytes = string_field(1, type_url) + string_field(2, value)
         return EncodedResource.from_any_bytes(
             type_url, resource_name(type_url, message), any_bytes, references_of(type_url, message)
         )
+
+
+def decode(encoded: EncodedResource) -> Message:
+    """The message an encoded resource holds (for dumps of what is being served)."""
+    message: Message = decode_any(encoded, _MESSAGE_CLASSES[encoded.type_url])
+    return message
+
+
+_MESSAGE_CLASSES: dict[str, type[Message]] = {
+    typeurls.LISTENER: Listener,
+    typeurls.ROUTE: RouteConfiguration,
+    typeurls.CLUSTER: Cluster,
+    typeurls.ENDPOINT: ClusterLoadAssignment,
+    typeurls.SECRET: Secret,
+}
 
 
 def decode_any(encoded: EncodedResource, message_class: type[AnyType]) -> AnyType:

@@ -80,6 +80,23 @@ class Snapshot:
             self._tables[type_url] = table
         return table
 
+    def with_replaced(self, type_url: str, replacements: Iterable[EncodedResource]) -> Snapshot:
+        """This snapshot with the named resources of one type replaced (an EDS-only update).
+
+        Names the snapshot lacks are ignored. Returns ``self`` when no version differs; otherwise a
+        snapshot whose every other table is the very same object as in this one.
+        """
+        table = self.resources(type_url)
+        current = table.resources
+        changed = {
+            r.name: r for r in replacements if r.name in current and r.version != current[r.name].version
+        }
+        if not changed:
+            return self
+        resources = {t: list(self.resources(t)) for t in typeurls.PUSH_ORDER}
+        resources[type_url] = [changed.get(r.name, r) for r in table]
+        return Snapshot.build(resources, config_version=self.config_version, previous=self)
+
     def view(self, type_url: str, names: frozenset[str] | None) -> ResourceSet:
         """What a subscription sees: everything when ``names`` is None (wildcard), else those names."""
         table = self.resources(type_url)

@@ -49,6 +49,11 @@ class SnapshotCache:
     def resolve(self, node_id: str, node_cluster: str) -> str | None:
         return self._resolver(node_id, node_cluster)
 
+    def set_resolver(self, resolver: GroupResolver) -> None:
+        """How nodes map to groups from now on (the writer sets it with the snapshots it publishes);
+        open streams resolve again on the next change."""
+        self._resolver = resolver
+
     def watch(self, callback: ChangeCallback) -> Callable[[], None]:
         watch_id = self._next_watch_id
         self._next_watch_id += 1

@@ -1,0 +1,71 @@
+"""Encode each resource once: equal bytes give back the very same :class:`EncodedResource`.
+
+Whoever builds snapshots (a full translation, an EDS-only update, an incremental translator) encodes
+every resource through one memo, one resource at a time. An unchanged resource then keeps its object
+and its version, so streams send nothing for it and a snapshot reuses the earlier table of a type
+whose resources are all unchanged. :meth:`EncodingMemo.retire` drops what the latest build no longer
+used, so the memo never pins replaced resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from google.protobuf.message import Message
+
+from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder
+from gitxds.xds.cache.snapshot import InconsistentSnapshotError, ResourceInput, Snapshot
+
+__all__ = ["EncodingMemo"]
+
+_Key = tuple[str, bytes]  # (type URL, deterministic serialization)
+
+
+class EncodingMemo:
+    """Not thread-safe: one builder at a time (the writer serializes its builds)."""
+
+    def __init__(self, encoder: ResourceEncoder | None = None) -> None:
+        self.encoder = encoder or ResourceEncoder()
+        self._older: dict[_Key, EncodedResource] = {}
+        self._used: dict[_Key, EncodedResource] = {}
+
+    @property
+    def encoded_count(self) -> int:
+        """Resources serialized anew over this memo's life (reused ones are not counted)."""
+        return self.encoder.encoded_count
+
+    def encode(self, type_url: str, message: Message) -> EncodedResource:
+        value = message.SerializeToString(deterministic=True)
+        key = (type_url, value)
+        encoded = self._used.get(key) or self._older.get(key)
+        if encoded is None:
+            encoded = self.encoder.encode_serialized(type_url, message, value)
+        self._used[key] = encoded
+        return encoded
+
+    def snapshot(
+        self,
+        resources: Mapping[str, Iterable[ResourceInput]],
+        *,
+        config_version: str = "",
+        previous: Snapshot | None = None,
+    ) -> Snapshot:
+        """A consistent snapshot of ``resources`` (messages or encoded resources), or
+        :class:`InconsistentSnapshotError`: never one that names what it lacks."""
+        encoded = {
+            type_url: [self._encoded(type_url, item) for item in items]
+            for type_url, items in resources.items()
+        }
+        snapshot = Snapshot.build(encoded, config_version=config_version, previous=previous)
+        problems = snapshot.consistent()
+        if problems:
+            raise InconsistentSnapshotError(problems)
+        return snapshot
+
+    def _encoded(self, type_url: str, item: ResourceInput) -> EncodedResource:
+        return item if isinstance(item, EncodedResource) else self.encode(type_url, item)
+
+    def retire(self) -> None:
+        """Forget every resource not encoded since the previous call (call after each full build)."""
+        self._older = self._used
+        self._used = {}
