@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from gitxds.gitops.service import GitxdsService, ServeOptions
+from waiting import eventually
 
 GATEWAY = """\
 apiVersion: gitxds.dev/v1alpha1
@@ -44,12 +45,11 @@ def test_each_git_sync_swap_is_served(tmp_path: Path) -> None:
     )
 
     async def served_after(service: GitxdsService, previous: str) -> str:
-        for _ in range(250):
+        def new_version() -> str | None:
             served = service.reconciler.status.served
-            if served is not None and served.version != previous:
-                return served.version
-            await asyncio.sleep(0.02)
-        raise AssertionError("the swapped commit was not served")
+            return served.version if served is not None and served.version != previous else None
+
+        return await eventually(new_version, message="the swapped commit is served")
 
     async def main() -> None:
         service = GitxdsService(options)

@@ -13,6 +13,7 @@ import pytest
 from fakes.kube_api import FakeKubeApi, endpoint, endpoint_slice
 from gitxds import ir
 from gitxds.discovery import Backoff, DiscoveryUnavailableError, EndpointDiscovery, discovery_api
+from waiting import eventually
 
 MODELS = ir.KubernetesEndpoints(service="models", namespace="ai", port=8080)
 MODELS_GRPC = ir.KubernetesEndpoints(service="models", namespace="ai", port=9090)
@@ -35,13 +36,6 @@ class Recorder:
     def __call__(self, source: ir.KubernetesEndpoints) -> None:
         self.changes.append(source)
         self.threads.add(threading.get_ident())
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def run(

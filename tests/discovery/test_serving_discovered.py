@@ -19,6 +19,7 @@ from gitxds import typeurls
 from gitxds.gitops.service import GitxdsService, ServeOptions
 from gitxds.xds.cache import Snapshot
 from gitxds.xds.cache.encoding import decode_any
+from waiting import eventually
 
 GATEWAY = """\
 apiVersion: gitxds.dev/v1alpha1
@@ -84,13 +85,6 @@ def endpoint_addresses(snapshot: Snapshot, cluster: str) -> list[str]:
         for group in assignment.endpoints
         for lb in group.lb_endpoints
     ]
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def run(

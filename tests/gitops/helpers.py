@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -63,14 +62,6 @@ def routed_cluster(service: GitxdsService) -> str:
     route_config = dump["resources"]["routes"][0]
     cluster: str = route_config["virtual_hosts"][0]["routes"][0]["route"]["cluster"]
     return cluster
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def run_service(options: ServeOptions, body: Callable[[GitxdsService], Awaitable[Any]]) -> Any:

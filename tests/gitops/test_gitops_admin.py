@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gitxds.cli import main as cli_main
 from gitxds.gitops.service import GitxdsService
+from waiting import eventually
 
 from .helpers import options, route, run_service, write_config
 
@@ -37,11 +38,8 @@ def test_not_ready_until_a_config_is_served_and_the_error_is_in_status(tmp_path:
         assert rejected["diagnostics"][0]["reason"] == "UnknownBackend"
         assert rejected["diagnostics"][0]["text"].startswith("route.yaml:")
         (config / "route.yaml").write_text(route("blue"))
-        for _ in range(200):
-            status, _ = await asyncio.to_thread(_get, service.admin_port, "/readyz")
-            if status == 200:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(service.ready)
+        status, _ = await asyncio.to_thread(_get, service.admin_port, "/readyz")
         assert status == 200
 
     run_service(options(config), body)
@@ -88,11 +86,7 @@ def test_status_command_prints_a_table_and_exit_code_tells_refusals(tmp_path: Pa
         admin = f"http://127.0.0.1:{service.admin_port}"
         healthy = await asyncio.to_thread(cli_main, ["status", "--admin", admin])
         (config / "route.yaml").write_text(route("purple"))
-        for _ in range(200):
-            last = service.reconciler.status.last_attempt
-            if last is not None and not last.accepted:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: (last := service.reconciler.status.last_attempt) and not last.accepted)
         refused = await asyncio.to_thread(cli_main, ["status", "--admin", admin])
         return healthy, refused
 

@@ -8,8 +8,9 @@ import urllib.request
 from pathlib import Path
 
 from gitxds.gitops.service import GitxdsService
+from waiting import eventually
 
-from .helpers import eventually, git, options, route, routed_cluster, run_service, write_config
+from .helpers import git, options, route, routed_cluster, run_service, write_config
 
 
 def _remote_with_config(tmp_path: Path) -> tuple[Path, Path]:

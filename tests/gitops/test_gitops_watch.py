@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 
 from gitxds.gitops.service import GitxdsService
+from waiting import eventually
 
-from .helpers import eventually, git, options, route, routed_cluster, run_service, write_config
+from .helpers import git, options, route, routed_cluster, run_service, write_config
 
 
 def test_an_editor_write_then_rename_is_served(tmp_path: Path) -> None:

@@ -73,9 +73,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def is_healthy(status: dict[str, Any]) -> bool:
-    last = (status.get("config") or {}).get("last_attempt") or {}
+    config = status.get("config") or {}
+    last = config.get("last_attempt") or {}
     proxies = status.get("proxies") or []
-    return last.get("result") != "rejected" and all(p.get("in_sync") for p in proxies)
+    return (
+        last.get("result") != "rejected"
+        and _current_failure(config) is None
+        and all(p.get("in_sync") for p in proxies)
+    )
+
+
+def _current_failure(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest failed reload, unless a reload attempt came after it."""
+    failure: dict[str, Any] | None = config.get("last_failure")
+    last = config.get("last_attempt") or {}
+    if failure is None or str(last.get("at", "")) > str(failure.get("at", "")):
+        return None
+    return failure
 
 
 def _short(version: str | None) -> str:
@@ -95,6 +109,13 @@ def render_table(status: dict[str, Any]) -> str:
         refused = _short(rejected["version"])
         lines.append(f"REFUSED:    {refused} at {rejected['at']} (still serving the above)")
         lines.extend(f"  {d['text']}" for d in rejected.get("diagnostics", []))
+    failure = _current_failure(config)
+    if failure is not None:
+        lines.append(
+            f"FAILED:     reload ({failure['trigger']}) at {failure['at']} while {failure['step']}, "
+            f"{failure['reason']} (still serving the above)"
+        )
+        lines.append(f"  {failure['message']}")
     proxies = status.get("proxies") or []
     lines.append("")
     header = ("NODE", "CLUSTER", "GATEWAY", "VARIANT", "RUNS", "STATE")

@@ -150,7 +150,10 @@ class Reconciler:
                 return None
             started = self._clock()
             try:
-                return await self._rebuild(change(self.served), trigger, started, started, 0)
+                with _step("build"):
+                    inputs = change(self.served)
+                    self._endpoints.update(inputs.endpoints)  # endpoints given here are the latest known
+                return await self._rebuild(inputs, trigger, started, started, 0)
             except _StepFailedError as failed:
                 return self._fail(trigger, failed.step, failed.cause)
 
