@@ -103,3 +103,20 @@ def test_a_swap_of_a_symlinked_ancestor_is_served(tmp_path: Path) -> None:
         await eventually(lambda: routed_cluster(service) == "green")
 
     run_service(options(root / "current" / "config"), body)
+
+
+def test_committing_what_is_on_disk_is_served_under_the_new_commit(tmp_path: Path) -> None:
+    repo = write_config(tmp_path / "repo", "blue")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "blue")
+    first = git(repo, "rev-parse", "HEAD")
+
+    async def body(service: GitxdsService) -> None:
+        (repo / "route.yaml").write_text(route("green"))
+        await eventually(lambda: service.reconciler.status.served.version == f"{first}-dirty")
+        git(repo, "commit", "-qam", "green")  # no file below the config dir changes
+        second = git(repo, "rev-parse", "HEAD")
+        await eventually(lambda: service.reconciler.status.served.version == second)
+
+    run_service(options(repo), body)

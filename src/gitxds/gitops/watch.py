@@ -16,12 +16,21 @@ from pathlib import Path
 import watchfiles
 
 
+_GIT = f"{os.sep}.git{os.sep}"
+# What a commit or checkout moves in a Git directory: the version (the commit) changes with them even
+# when no file does (committing what was already on disk turns "<sha>-dirty" into the new sha).
+_GIT_COMMIT_MARKERS = (f"{_GIT}HEAD", f"{_GIT}refs{os.sep}", f"{_GIT}packed-refs")
+
+
 def _relevant(change: watchfiles.Change, path: str) -> bool:
     name = os.path.basename(path)
-    # Editors' swap and backup files never hold config; .git internals are not config either.
-    if name.endswith(("~", ".swp", ".swx", ".tmp")) or name.startswith(".#"):
+    # Editors' swap and backup files never hold config; .git internals are not config either,
+    # except the refs a commit moves (never the index: each reload's `git status` rewrites it).
+    if name.endswith(("~", ".swp", ".swx", ".tmp", ".lock")) or name.startswith(".#"):
         return False
-    return f"{os.sep}.git{os.sep}" not in path
+    if _GIT in path:
+        return any(marker in path for marker in _GIT_COMMIT_MARKERS)
+    return True
 
 
 class ConfigWatcher:
