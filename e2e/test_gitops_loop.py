@@ -7,7 +7,6 @@ status and metrics, and never sent again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,13 +64,21 @@ class Stack:
         self.cluster = f"edge-{self.port}"
         self.repo = GitRepo(tmp / "repo")
         self.repo.write("gateway.yaml", GATEWAY.format(cluster=self.cluster, port=self.port))
-        self.repo.write("backends.yaml", BACKENDS.format(a=self.a.port, b=self.b.port))
+        self.repo.write("backends.yaml", self.backends())
         self.set_route("model-a")
         self.first = self.repo.commit("serve model-a")
         self.serve = ServeProcess(self.repo.path, tmp, *serve_args)
         bootstrap: dict[str, Any] = YAML(typ="safe").load(self.serve.bootstrap("envoy-1", self.cluster))
         self.envoy = EnvoyProcess(bootstrap, tmp).start()
         self.envoy.wait_listening(self.port, timeout=10)
+
+    def backends(self, b_spec: str = "") -> str:
+        text = BACKENDS.format(a=self.a.port, b=self.b.port)
+        return (
+            text.replace("{name: model-b}\nspec:\n", f"{{name: model-b}}\nspec:\n  {b_spec}\n")
+            if b_spec
+            else text
+        )
 
     def set_route(self, backend: str, match: str = "prefix: /") -> None:
         self.repo.write("routes/chat.yaml", ROUTE.format(backend=backend, match=match))
@@ -180,10 +187,18 @@ def test_a_nack_is_recorded_per_proxy_and_never_resent(stack_without_validation:
     proxy = stack.proxy()
     assert proxy["in_sync"] is False
     assert "program size" in proxy["types"]["routes"]["error"]
-    assert stack.serve.status()["config"]["served"]["version"] == bad
+    wait_for(lambda: stack.serve.status()["config"]["served"]["version"] == bad, 10)
     assert stack.serve.metric("gitxds_xds_nacks_total", type="routes") == 1
     pushes = stack.serve.metric("gitxds_xds_pushes_total", type="routes")
-    time.sleep(1.5)  # Nothing new was committed: the rejected version must not be sent again.
+    # A change to the clusters only: the server plans this proxy again with the rejected routes still
+    # current, and must send the new clusters but not the routes again.
+    stack.repo.write("backends.yaml", stack.backends(b_spec="connectTimeout: 2s"))
+    clusters_changed = stack.repo.commit("a longer connect timeout for model-b")
+    wait_for(
+        lambda: stack.proxy()["types"]["clusters"]["commit"] == clusters_changed,
+        10,
+        message="Envoy acknowledges the new clusters",
+    )
     assert stack.serve.metric("gitxds_xds_pushes_total", type="routes") == pushes
     assert stack.serve.metric("gitxds_xds_nacks_total", type="routes") == 1
     assert stack.answers() == "model-a"  # Envoy kept its last accepted routes

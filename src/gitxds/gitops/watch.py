@@ -15,7 +15,6 @@ from pathlib import Path
 
 import watchfiles
 
-
 _GIT = f"{os.sep}.git{os.sep}"
 # What a commit or checkout moves in a Git directory: the version (the commit) changes with them even
 # when no file does (committing what was already on disk turns "<sha>-dirty" into the new sha).
