@@ -301,3 +301,17 @@ def addresses(writer: Writer, backend: str) -> list[str]:
         for group in assignment.get("endpoints", [])
         for lb in group["lb_endpoints"]
     ]
+
+
+def test_the_same_resources_from_a_new_commit_relabel_what_proxies_run(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config")
+    writer = Writer(config)
+    first = writer.served()
+    before = writer.cache.get("edge")
+    assert before is not None and before.config_version == first.version
+    (config / "notes.yaml").write_text("# a comment only: same resources, another content version\n")
+    second = writer.served()
+    after = writer.cache.get("edge")
+    assert second.version != first.version
+    assert after is not None and after.version == before.version  # nothing to push
+    assert after.config_version == second.version

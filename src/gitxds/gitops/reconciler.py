@@ -271,6 +271,9 @@ class Reconciler:
             if current is None or current.version != snapshot.version:
                 changed.append(gateway)
                 self.cache.set_snapshot(gateway, snapshot)
+            elif current.config_version != snapshot.config_version:
+                # Same resources from another commit: nothing is pushed, proxies now run this commit.
+                self.cache.set_snapshot(gateway, snapshot)
         for gateway in set(self.cache.groups()) - set(built.snapshots):
             self.cache.clear_snapshot(gateway)
             changed.append(gateway)
