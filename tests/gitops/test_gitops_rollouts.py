@@ -10,8 +10,9 @@ from pathlib import Path
 from prometheus_client import generate_latest
 
 from gitxds.gitops.service import GitxdsService
+from waiting import eventually
 
-from .helpers import eventually, git, options, route, run_service, write_config
+from .helpers import git, options, route, run_service, write_config
 
 POLICY = """\
 apiVersion: gitxds.dev/v1alpha1
