@@ -60,6 +60,9 @@ async def run_git_async(cwd: Path, *args: str, timeout: float = 120.0) -> str:
 def _git_env() -> dict[str, str]:
     env = dict(os.environ)
     env["GIT_TERMINAL_PROMPT"] = "0"  # never hang waiting for a password
+    # `git status` on each reload must not take the index lock: someone committing in the watched
+    # work tree at that moment would fail with "index.lock exists".
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     env.setdefault("LC_ALL", "C")
     return env
 
