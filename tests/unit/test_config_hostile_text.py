@@ -3,6 +3,8 @@ the text than a short, escaped value from a valid mapping."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -96,3 +98,21 @@ def test_every_value_a_check_quotes_is_short_and_on_one_line() -> None:
     [problem] = parse_file("x.yaml", text).diagnostics
     assert problem.reason is Reason.INVALID_DURATION
     assert "\n" not in str(problem) and "9" * 81 not in problem.message
+
+
+DEEP = ["- " * 100_000 + "x\n", "? " * 100_000 + "x\n", "a:\n" + "- " * 60_000 + "b\n"]
+
+
+@pytest.mark.parametrize("text", DEEP)
+def test_deep_block_nesting_is_refused_before_the_parser_recurses(text: str) -> None:
+    """libyaml's composer recurses in C: tens of thousands of levels crashed the process (a segfault,
+    so the check runs in a child process)."""
+    program = (
+        "import sys\nfrom gitxds.config import parse_file\n"
+        "print(*(d.reason for d in parse_file('x.yaml', sys.stdin.read()).diagnostics))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", program], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [Reason.YAML_SYNTAX.value]

@@ -24,6 +24,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
@@ -42,6 +43,9 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 # Nodes that aliases may add to one document (an anchored list of 20 items used 500 times fits).
 ALIAS_EXPANSION_BUDGET = 10_000
 _MAX_MESSAGE = 200
+# Deeper documents are refused: Python's recursion limit would refuse them later anyway, and some tens
+# of thousands of levels overflow the C stack of libyaml's composer (a crash, not an error).
+_MAX_BLOCK_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,9 @@ def _split_documents(lines: list[str], directives: bool) -> Iterator[tuple[int, 
 
 
 def _too_deep(text: str) -> bool:
-    """The YAML parser slows down badly on deep ``[ {`` nesting."""
+    """The YAML parser slows down badly on deep ``[ {`` nesting, and deep block nesting crashes it."""
+    if _nests_too_deeply(text):
+        return True
     if text.count("[") + text.count("{") <= _MAX_FLOW_DEPTH:  # cannot nest deeper than that
         return False
     return _flow_depth(text) > _MAX_FLOW_DEPTH
@@ -260,6 +266,29 @@ def _check_aliases(root: Node) -> None:
     expanded, written = sizes[id(root)], len(sizes)
     if expanded - written > ALIAS_EXPANSION_BUDGET:
         raise _AliasExpansionError(written, expanded)
+
+
+def _nests_too_deeply(text: str) -> bool:
+    """Measured before composing: every level of nesting needs one of ``- : ? [ {``, so few of them
+    bound the depth; otherwise libyaml's event parser (iterative) measures it exactly."""
+    if sum(text.count(indicator) for indicator in "-:?[{") <= _MAX_BLOCK_DEPTH:
+        return False
+    parser = CParser(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_BLOCK_DEPTH:
+                    return True
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+    except YAMLError:
+        return False  # a syntax error before that depth: the loader reports it
+    finally:
+        parser.dispose()
+    return False
 
 
 def _children(node: Node) -> list[Node]:
