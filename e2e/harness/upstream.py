@@ -24,6 +24,9 @@ sends N events then goes quiet, keeping the connection open until ``duration`` p
 ``POST /v1/chat/completions`` with ``{"stream": true}`` streams OpenAI-style ``chat.completion.chunk``
 events the same way (``interval``/``duration`` from the query or the server's ``sse_interval`` /
 ``sse_duration``) and ends with ``data: [DONE]``.
+OpenAI usage: ``?usage=IN,OUT`` adds ``usage`` (prompt, completion and total tokens) to a JSON answer,
+or a final usage event (``choices: []``) before ``[DONE]`` of a stream; ``?first_event_delay=S`` sends a
+stream's headers at once but its first event only after S seconds (time to first token).
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream_sse(query, behaviour, openai=True)
             return
         payload = {"backend": owner.name, "path": self.path, "method": self.command, "headers": headers}
+        if "usage" in query:
+            payload["usage"] = _usage(query["usage"])
         extra = [h.split(":", 1) for h in parse_qs(url.query).get("header", []) if ":" in h]
         self._send_json(status, payload, close=behaviour.close_connection, extra_headers=extra)
 
@@ -167,11 +172,16 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         sent = 0
         try:
+            self.wfile.flush()
+            time.sleep(float(query.get("first_event_delay", 0)))
             while time.monotonic() - started < duration and not self.server.owner._stopping.is_set():
                 if silent_after is None or sent < silent_after:
                     self._write_chunk(_sse_event(self.server.owner.name, sent, openai))
                     sent += 1
                 time.sleep(interval)
+            if openai and "usage" in query:
+                final = {"object": "chat.completion.chunk", "choices": [], "usage": _usage(query["usage"])}
+                self._write_chunk(f"data: {json.dumps(final)}\n\n".encode())
             if openai:
                 self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")
@@ -181,6 +191,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+
+def _usage(spec: str) -> dict[str, int]:
+    prompt, completion = (int(part) for part in spec.split(","))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _wants_stream(body: bytes) -> bool:

@@ -24,6 +24,12 @@ def compile_backend(obj: BackendObject) -> ir.Backend:
         outlier_detection=_outlier_detection(spec),
         health_check=_health_check(spec),
         request_headers=header_ops(spec.request_headers),
+        api=ir.BackendApi(spec.api) if spec.api is not None else None,
+        pricing=(
+            ir.Pricing(spec.pricing.input_per_million, spec.pricing.output_per_million)
+            if spec.pricing is not None
+            else None
+        ),
     )
 
 

@@ -74,7 +74,12 @@ def _matches(rule: ir.Rule) -> list[tuple[int | None, ir.Match]]:
 
 def _keys(route: ir.Route, match: ir.Match) -> list[tuple[str, str, Hashable]]:
     path = match.path or ir.PathMatch(ir.PathMatchKind.PREFIX, "/")
-    normalized = (path, tuple(sorted(match.headers, key=repr)), tuple(sorted(set(match.methods))))
+    normalized = (
+        path,
+        tuple(sorted(match.headers, key=repr)),
+        tuple(sorted(set(match.methods))),
+        match.model,
+    )
     hosts = route.hostnames or (_ANY_HOST,)
     return [(gateway, host, normalized) for gateway in route.gateways for host in hosts]
 

@@ -6,6 +6,7 @@ from gitxds import ir
 from gitxds.compile.references import References
 from gitxds.config import Document
 from gitxds.config.schema import AuthPolicyObject, GatewayObject, RateLimitPolicyObject
+from gitxds.config.units import RateValue
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic
 
@@ -31,13 +32,18 @@ def compile_rate_limit_policy(
         key_header=spec.key.header,
         tier_header=tier.header if tier is not None else None,
         default_tier=tier.default if tier is not None else "default",
-        limits=tuple(
-            (name, ir.Rate(requests=rate.requests, per_seconds=rate.per_seconds))
-            for name, rate in sorted(spec.limits.items())
-        ),
+        limits=_rates(spec.limits),
         service=service,
+        token_limits=_rates(spec.tokens),
     )
     return policy, []
+
+
+def _rates(rates: dict[str, RateValue]) -> tuple[tuple[str, ir.Rate], ...]:
+    return tuple(
+        (name, ir.Rate(requests=rate.requests, per_seconds=rate.per_seconds))
+        for name, rate in sorted(rates.items())
+    )
 
 
 def compile_auth_policy(
@@ -89,6 +95,11 @@ def compile_gateway(document: Document, refs: References) -> tuple[ir.Gateway | 
         auth=spec.auth,
         rate_limit=spec.rate_limit,
         tracing=_tracing(obj),
+        model_body_limit=(
+            spec.model_routing.max_body_bytes
+            if spec.model_routing is not None
+            else ir.DEFAULT_MODEL_BODY_LIMIT
+        ),
     )
     return gateway, []
 

@@ -9,7 +9,7 @@ from gitxds.compile.backends import header_ops, labels
 from gitxds.compile.references import References
 from gitxds.config import Document
 from gitxds.config.schema import RouteObject
-from gitxds.config.schema_route import NO_POLICY, HeaderMatch, Match, Rule
+from gitxds.config.schema_route import NO_POLICY, HeaderMatch, Match, ModelMatch, Rule
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
@@ -128,7 +128,15 @@ def _match(match: Match) -> ir.Match:
         path=path,
         headers=tuple(_header_match(header) for header in match.headers),
         methods=tuple(match.methods),
+        model=_model_match(match.model),
     )
+
+
+def _model_match(model: ModelMatch | None) -> ir.ModelMatch | None:
+    if model is None:
+        return None
+    kind, value = next((k, v) for k in ("exact", "prefix", "regex") if (v := getattr(model, k)) is not None)
+    return ir.ModelMatch(ir.HeaderMatchKind(kind), value)
 
 
 def _header_match(header: HeaderMatch) -> ir.HeaderMatch:

@@ -14,12 +14,14 @@ from gitxds.config.schema import (
     ConfigObject,
     GatewayObject,
     RateLimitPolicyObject,
+    RateLimitPolicySpec,
     RolloutPolicyObject,
     RouteObject,
     StaticEndpoint,
 )
 from gitxds.config.schema_route import NO_POLICY
 from gitxds.config.types import UINT32_MAX
+from gitxds.config.units import RateValue
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Reason
 
@@ -110,6 +112,12 @@ def _check_backend(obj: BackendObject) -> Iterator[Issue]:
         )
     if spec.request_headers is not None:
         yield from check_header_ops(spec.request_headers, ("spec", "requestHeaders"), secrets_allowed=True)
+    if spec.pricing is not None and spec.api is None:
+        yield Issue(
+            ("spec", "pricing"),
+            Reason.CONFLICTING_FIELDS,
+            "pricing needs api: openai, so gitxds can read each response's token usage",
+        )
 
 
 def _check_endpoints(endpoints: list[StaticEndpoint]) -> Iterator[Issue]:
@@ -145,20 +153,34 @@ def _check_rate_limit_policy(obj: RateLimitPolicyObject) -> Iterator[Issue]:
         )
     if spec.mode == "local" and spec.service is not None:
         yield Issue(("spec", "service"), Reason.CONFLICTING_FIELDS, "service is only used with mode: global")
-    if not spec.limits:
-        yield Issue(("spec", "limits"), Reason.MISSING_FIELD, "limits needs at least one tier: rate")
+    if not spec.limits and not spec.tokens:
+        yield Issue(
+            ("spec", "limits"), Reason.MISSING_FIELD, "limits (or tokens) needs at least one tier: rate"
+        )
         return
+    if spec.tokens and spec.mode == "local":
+        yield Issue(
+            ("spec", "tokens"),
+            Reason.CONFLICTING_FIELDS,
+            "token budgets need mode: global: a local limit cannot charge a response's tokens after it",
+        )
+    for field, rates in (("limits", spec.limits), ("tokens", spec.tokens)):
+        if rates:
+            yield from _check_tiers(spec, field, rates)
+
+
+def _check_tiers(spec: RateLimitPolicySpec, field: str, rates: dict[str, RateValue]) -> Iterator[Issue]:
     default = spec.tier.default if spec.tier else "default"
-    if default not in spec.limits:
-        where: FieldPath = ("spec", "tier", "default") if spec.tier else ("spec", "limits")
+    if default not in rates:
+        where: FieldPath = ("spec", "tier", "default") if spec.tier else ("spec", field)
         yield Issue(
             where,
             Reason.INVALID_VALUE,
-            f'default tier "{default}" has no entry in limits (known: {", ".join(sorted(spec.limits))})',
+            f'default tier "{default}" has no entry in {field} (known: {", ".join(sorted(rates))})',
         )
-    if len(spec.limits) > 1 and (spec.tier is None or spec.tier.header is None):
+    if len(rates) > 1 and (spec.tier is None or spec.tier.header is None):
         yield Issue(
-            ("spec", "limits"),
+            ("spec", field),
             Reason.CONFLICTING_FIELDS,
             "several tiers need tier: {header: NAME} to tell which tier a request belongs to",
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from gitxds.config.checks_headers import check_header_ops
 from gitxds.config.document import Issue
 from gitxds.config.schema import RouteObject
-from gitxds.config.schema_route import HeaderMatch, Match, PathMatch, Rule
+from gitxds.config.schema_route import HeaderMatch, Match, ModelMatch, PathMatch, Rule
 from gitxds.config.types import UINT32_MAX
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Reason
@@ -91,6 +91,8 @@ def _check_match(match: Match, here: FieldPath) -> Iterator[Issue]:
         yield from _exactly_one(match.path, ("prefix", "exact", "regex"), (*here, "path"))
     for index, header in enumerate(match.headers):
         yield from _check_header_match(header, (*here, "headers", index))
+    if match.model is not None:
+        yield from _exactly_one(match.model, ("exact", "prefix", "regex"), (*here, "model"))
 
 
 def _check_header_match(header: HeaderMatch, here: FieldPath) -> Iterator[Issue]:
@@ -103,7 +105,9 @@ def _check_header_match(header: HeaderMatch, here: FieldPath) -> Iterator[Issue]
         )
 
 
-def _exactly_one(model: PathMatch | HeaderMatch, fields: tuple[str, ...], here: FieldPath) -> Iterator[Issue]:
+def _exactly_one(
+    model: PathMatch | HeaderMatch | ModelMatch, fields: tuple[str, ...], here: FieldPath
+) -> Iterator[Issue]:
     given = [name for name in fields if getattr(model, name) is not None]
     if not given:
         yield Issue(here, Reason.MISSING_FIELD, f"set one of {', '.join(fields)}")

@@ -86,11 +86,21 @@ class Tracing(Model):
     service_name: ServiceName | None = None  # default: the gateway's name
 
 
+MAX_MODEL_BODY_BYTES = 64 * 1024 * 1024
+
+
+class ModelRouting(Model):
+    """How much of a request body Envoy buffers to read its ``model`` (rules with a model match only)."""
+
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=MAX_MODEL_BODY_BYTES)
+
+
 class GatewaySpec(Model):
     proxies: ProxySelector
     listeners: list[Listener]
     access_log: AccessLog | None = None
     tracing: Tracing | None = None
+    model_routing: ModelRouting | None = None
     auth: Ref | None = None
     rate_limit: Ref | None = None
 
@@ -148,6 +158,13 @@ class HealthCheck(Model):
     unhealthy_threshold: int = Field(2, ge=1, le=UINT32_MAX)
 
 
+class Pricing(Model):
+    """Price per million tokens, in the one currency the whole config uses (docs/config.md)."""
+
+    input_per_million: float = Field(ge=0, le=1_000_000)
+    output_per_million: float = Field(ge=0, le=1_000_000)
+
+
 class BackendSpec(Model):
     endpoints: list[StaticEndpoint] | None = None
     dns: DnsSource | None = None
@@ -161,6 +178,8 @@ class BackendSpec(Model):
     outlier_detection: OutlierDetection | None = None
     health_check: HealthCheck | None = None
     request_headers: HeaderOps | None = None
+    api: Literal["openai"] | None = None
+    pricing: Pricing | None = None
 
 
 # --- Policies --------------------------------------------------------------------------------------
@@ -184,7 +203,8 @@ class RateLimitPolicySpec(Model):
     mode: Literal["local", "global"] = "local"
     key: RateLimitKey
     tier: RateLimitTier | None = None
-    limits: dict[str, Rate]
+    limits: dict[str, Rate] = Field(default_factory=dict)
+    tokens: dict[str, Rate] = Field(default_factory=dict)  # token budgets per tier, charged per response
     service: RateLimitService | None = None
 
 

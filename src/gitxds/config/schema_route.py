@@ -59,10 +59,19 @@ class HeaderMatch(Model):
     invert: bool = False
 
 
+class ModelMatch(Model):
+    """The ``model`` field of an OpenAI-style JSON request body (read by Envoy, see docs/config.md)."""
+
+    exact: str | None = Field(None, min_length=1, max_length=256)
+    prefix: str | None = Field(None, min_length=1, max_length=256)
+    regex: Regex | None = None
+
+
 class Match(Model):
     path: PathMatch | None = None
     headers: list[HeaderMatch] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
+    model: ModelMatch | None = None
 
 
 class BackendRef(Model):

@@ -14,9 +14,11 @@ from functools import cached_property
 from gitxds.ir.rollout import RolloutPolicy
 
 __all__ = [
+    "DEFAULT_MODEL_BODY_LIMIT",
     "AccessLogFormat",
     "AuthPolicy",
     "Backend",
+    "BackendApi",
     "CircuitBreaker",
     "DnsEndpoints",
     "Endpoint",
@@ -38,9 +40,11 @@ __all__ = [
     "Match",
     "Mirror",
     "Model",
+    "ModelMatch",
     "OutlierDetection",
     "PathMatch",
     "PathMatchKind",
+    "Pricing",
     "Protocol",
     "ProxySelector",
     "Rate",
@@ -172,6 +176,20 @@ class UpstreamTls:
     sni: str | None = None
 
 
+class BackendApi(enum.StrEnum):
+    """The protocol a Backend's responses follow, so Envoy can read their token usage."""
+
+    OPENAI = "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """Price of a million tokens, in the config's one currency."""
+
+    input_per_million: float
+    output_per_million: float
+
+
 @dataclass(frozen=True, slots=True)
 class Backend:
     name: str
@@ -186,6 +204,8 @@ class Backend:
     outlier_detection: OutlierDetection | None = None
     health_check: HealthCheck | None = None
     request_headers: HeaderOps = field(default_factory=HeaderOps)
+    api: BackendApi | None = None
+    pricing: Pricing | None = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -220,6 +240,13 @@ class RateLimitPolicy:
     default_tier: str
     limits: tuple[tuple[str, Rate], ...]  # (tier, rate), sorted by tier
     service: RateLimitService | None = None  # GLOBAL only
+    # (tier, tokens per period), sorted by tier; charged with each response's total tokens (GLOBAL only)
+    token_limits: tuple[tuple[str, Rate], ...] = ()
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """Every tier the policy names, in request limits or token budgets, sorted."""
+        return tuple(sorted({tier for tier, _ in self.limits + self.token_limits}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,12 +295,21 @@ class HeaderMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelMatch:
+    """The ``model`` of an OpenAI-style JSON request body (EXACT, PREFIX or REGEX; never PRESENT)."""
+
+    kind: HeaderMatchKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """All conditions must hold. A rule with no matches matches every request (prefix ``/``)."""
 
     path: PathMatch | None = None
     headers: tuple[HeaderMatch, ...] = ()
     methods: tuple[str, ...] = ()
+    model: ModelMatch | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +424,9 @@ class AccessLogFormat(enum.StrEnum):
     JSON = "json"
 
 
+DEFAULT_MODEL_BODY_LIMIT = 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Tracing:
     """Every request through the gateway as an OpenTelemetry span, exported over OTLP/gRPC.
@@ -410,6 +449,7 @@ class Gateway:
     tracing: Tracing | None = None
     auth: str | None = None  # default AuthPolicy for rules that name none
     rate_limit: str | None = None  # default RateLimitPolicy for rules that name none
+    model_body_limit: int = DEFAULT_MODEL_BODY_LIMIT  # bytes Envoy buffers to read a request's model
 
 
 # ---------------------------------------------------------------------------------------------------

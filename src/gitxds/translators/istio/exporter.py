@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from gitxds import ir
 from gitxds.findings import Finding, FindingReason, Findings
+from gitxds.translators.istio.ai import report_ai_fields
 from gitxds.translators.istio.authz import RuleUse, authorization_policy, extension_provider
 from gitxds.translators.istio.destinationrule import destination_rule, service_entry
 from gitxds.translators.istio.gateway import DEFAULT_GATEWAY_SELECTOR, gateway
@@ -49,6 +50,7 @@ def export(
     groups = _one_group_per_host(all_groups, findings)
     selector = gateway_selector or DEFAULT_GATEWAY_SELECTOR
     rate_uses, auth_uses = _policy_uses(model)
+    report_ai_fields(model, findings)
     documents = [gateway(gw, model, namespace, gateway_selector, findings) for gw in model.gateways]
     documents += [
         service_entry(g, namespace)

@@ -1,8 +1,8 @@
 """HTTP filters of a gateway's listeners and the per-route settings that steer them.
 
-Filters run in this order: fault, one ext_authz per AuthPolicy, one rate limit filter per
-RateLimitPolicy, router. A policy filter runs only on the routes whose rule uses that policy: every
-other route disables it through ``typed_per_filter_config``.
+Filters run in this order: the AI filters (:mod:`gitxds.translators.xds.ai`), fault, one ext_authz
+per AuthPolicy, one rate limit filter per RateLimitPolicy, router. A policy filter runs only on the
+routes whose rule uses that policy: every other route disables it through ``typed_per_filter_config``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from google.protobuf.any_pb2 import Any
 
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, fractional_percent, packed
+from gitxds.translators.xds.ai import ai_http_filters, body_filters_off, usage_filters_off
 from gitxds.translators.xds.ratelimit import global_rate_limit_for, local_rate_limit_for
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "http_filters_for",
     "per_route_filter_configs_for",
     "rate_limit_filter_name",
+    "reads_model",
 ]
 
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -60,20 +62,36 @@ class FilterPlan:
     auth_policies: tuple[ir.AuthPolicy, ...] = ()
     rate_limit_policies: tuple[ir.RateLimitPolicy, ...] = ()
     tracing: bool = False  # routes carry span attributes
+    model_body_limit: int | None = None  # bytes buffered to read a model; None: no rule matches on model
+    openai_backends: frozenset[str] = frozenset()  # routed backends whose answers carry token usage
 
     def rate_limit_policy(self, name: str | None) -> ir.RateLimitPolicy | None:
         return next((policy for policy in self.rate_limit_policies if policy.name == name), None)
 
 
-def filter_plan_for(model: ir.Model, rules: Iterable[ir.Rule], *, tracing: bool = False) -> FilterPlan:
+def reads_model(rule: ir.Rule) -> bool:
+    return any(match.model is not None for match in rule.matches)
+
+
+def _targets(rule: ir.Rule) -> set[str]:
+    return {b.backend for b in rule.backends} | set(rule.fallback)
+
+
+def filter_plan_for(
+    model: ir.Model, rules: Iterable[ir.Rule], gateway: ir.Gateway | None = None, *, tracing: bool = False
+) -> FilterPlan:
     rules = tuple(rules)
     auth = sorted({rule.auth for rule in rules if rule.auth is not None})
     rate_limits = sorted({rule.rate_limit for rule in rules if rule.rate_limit is not None})
+    routed = set().union(*(_targets(rule) for rule in rules))
+    body_limit = gateway.model_body_limit if gateway is not None else ir.DEFAULT_MODEL_BODY_LIMIT
     return FilterPlan(
         fault=any(rule.fault is not None for rule in rules),
         auth_policies=tuple(model.auth_policy(name) for name in auth),
         rate_limit_policies=tuple(model.rate_limit_policy(name) for name in rate_limits),
         tracing=tracing,
+        model_body_limit=body_limit if any(reads_model(rule) for rule in rules) else None,
+        openai_backends=frozenset(name for name in routed if model.backend(name).api is ir.BackendApi.OPENAI),
     )
 
 
@@ -104,7 +122,7 @@ def _policy_filter_for(policy: ir.RateLimitPolicy) -> HttpFilter:
 
 
 def http_filters_for(plan: FilterPlan) -> list[HttpFilter]:
-    filters = []
+    filters = ai_http_filters(plan.model_body_limit, bool(plan.openai_backends))
     if plan.fault:
         filters.append(HttpFilter(name=FAULT_FILTER, typed_config=packed(HTTPFault())))
     filters += [
@@ -135,6 +153,10 @@ def http_fault_for(fault: ir.Fault) -> HTTPFault:
 def per_route_filter_configs_for(rule: ir.Rule, plan: FilterPlan) -> dict[str, Any]:
     """Fault settings for this rule, and every policy filter this rule does not use switched off."""
     configs: dict[str, Any] = {}
+    if plan.model_body_limit is not None:
+        configs.update(body_filters_off())
+    if plan.openai_backends and not _targets(rule) & plan.openai_backends:
+        configs.update(usage_filters_off())
     if rule.fault is not None:
         configs[FAULT_FILTER] = packed(http_fault_for(rule.fault))
     for auth in plan.auth_policies:

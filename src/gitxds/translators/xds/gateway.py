@@ -72,11 +72,11 @@ def translate_gateway(
     the_gateway = model.gateway(gateway)
     routes = model.routes_for(gateway)
     rules = [rule for route in routes for rule in route.rules]
-    plan = filter_plan_for(model, rules, tracing=the_gateway.tracing is not None)
+    plan = filter_plan_for(model, rules, the_gateway, tracing=the_gateway.tracing is not None)
     routes_by_rule = {
         rule.name: routes_for(rule, plan, hash_headers_for(model, rule), secret_values) for rule in rules
     }
-    virtual_hosts = virtual_hosts_for(routes, routes_by_rule)
+    virtual_hosts = virtual_hosts_for(routes, routes_by_rule, plan)
     grpc_services = grpc_service_backends(model, rules)
     if the_gateway.tracing is not None:
         grpc_services.add(the_gateway.tracing.collector)

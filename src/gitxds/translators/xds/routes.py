@@ -8,6 +8,7 @@ hostname also carries, after its own rules, the rules of routes that accept any 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from envoy.config.core.v3.base_pb2 import HeaderValue, HeaderValueOption, RuntimeFractionalPercent
 from envoy.config.route.v3.route_components_pb2 import (
@@ -29,9 +30,17 @@ from envoy.type.matcher.v3.string_pb2 import StringMatcher
 
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, fractional_percent, packed, uint32
+from gitxds.translators.xds.ai import (
+    body_filters_off,
+    invalid_body_response,
+    model_absent_matcher,
+    model_matcher,
+    model_present_matcher,
+    unknown_model_response,
+)
 from gitxds.translators.xds.clusters import aggregate_cluster_name, fallback_of
 from gitxds.translators.xds.endpoints import BACKEND_METADATA_KEY, METADATA_NAMESPACE
-from gitxds.translators.xds.filters import FilterPlan, per_route_filter_configs_for
+from gitxds.translators.xds.filters import FAULT_FILTER, FilterPlan, per_route_filter_configs_for
 from gitxds.translators.xds.headers import header_value_options_for
 from gitxds.translators.xds.secrets import SecretValues
 from gitxds.translators.xds.tracing import requested_model_source, route_tracing_for
@@ -96,6 +105,8 @@ def route_match_for(match: ir.Match) -> RouteMatch:
         route_match.safe_regex.regex = path.value
     if match.methods:
         route_match.headers.append(_method_matcher_for(match.methods))
+    if match.model is not None:
+        route_match.dynamic_metadata.append(model_matcher(match.model))
     return route_match
 
 
@@ -193,7 +204,7 @@ def routes_for(
 
 def _specificity(match: ir.Match) -> tuple[int, int, int]:
     """Sort key, smaller first: path kind, then longer path, then more conditions."""
-    conditions = len(match.headers) + bool(match.methods)
+    conditions = len(match.headers) + bool(match.methods) + (match.model is not None)
     path = match.path
     if path is None:
         return (2, -1, -conditions)
@@ -201,13 +212,59 @@ def _specificity(match: ir.Match) -> tuple[int, int, int]:
     return (rank, -len(path.value), -conditions)
 
 
-def _ordered_routes(rules: Sequence[ir.Rule], routes_by_rule: dict[str, list[Route]]) -> list[Route]:
-    keyed = [
-        (_specificity(match), envoy_route)
+def _without_model(match: ir.Match) -> ir.Match:
+    return ir.Match(path=match.path, headers=match.headers, methods=match.methods)
+
+
+def _shared_configs(rules: Sequence[ir.Rule], plan: FilterPlan) -> dict[str, Any]:
+    """Per-route settings of a body-reading route. Envoy builds a request's filter chain once, from the
+    route chosen on its headers, so a filter stays on when any rule the model may pick uses it; the
+    body filters are on; fault settings come from the rule finally chosen."""
+    configs = [per_route_filter_configs_for(rule, plan) for rule in rules]
+    off_for_all = (
+        set.intersection(*(set(each) for each in configs)) - set(body_filters_off()) - {FAULT_FILTER}
+    )
+    return {name: configs[0][name] for name in sorted(off_for_all)}
+
+
+def _model_routes(rules: Sequence[ir.Rule], plan: FilterPlan) -> tuple[list[tuple[Any, Route]], list[Route]]:
+    """Routes Envoy needs around the rules that match on the body's model, per shared request match:
+
+    * first, while no model is known (request headers only): a route that turns the body filters on;
+      when the body yields no model it stays chosen and answers 400;
+    * last: a model was read but no rule (nor any rule without a model match) took it: 404."""
+    groups: dict[ir.Match, list[ir.Rule]] = {}
+    for rule in rules:
+        for match in rule.matches:
+            if match.model is not None:
+                groups.setdefault(_without_model(match), []).append(rule)
+    first, last = [], []
+    for index, (match, group) in enumerate(groups.items()):
+        reading = Route(name=f"gitxds.model-body#{index}", match=route_match_for(match))
+        reading.match.dynamic_metadata.append(model_absent_matcher())
+        reading.direct_response.CopyFrom(invalid_body_response())
+        for filter_name, config in _shared_configs(group, plan).items():
+            reading.typed_per_filter_config[filter_name].CopyFrom(config)
+        key = (*_specificity(match)[:2], -len(match.headers) - bool(match.methods) - 1)
+        first.append(((key, 0), reading))
+        unknown = Route(name=f"gitxds.model-unknown#{index}", match=route_match_for(match))
+        unknown.match.dynamic_metadata.append(model_present_matcher())
+        unknown.direct_response.CopyFrom(unknown_model_response())
+        last.append(unknown)
+    return first, last
+
+
+def _ordered_routes(
+    rules: Sequence[ir.Rule], routes_by_rule: dict[str, list[Route]], plan: FilterPlan
+) -> list[Route]:
+    keyed: list[tuple[Any, Route]] = [
+        ((_specificity(match), 1), envoy_route)
         for rule in rules
         for match, envoy_route in zip(rule.matches or (ir.Match(),), routes_by_rule[rule.name], strict=True)
     ]
-    return [envoy_route for _, envoy_route in sorted(keyed, key=lambda pair: pair[0])]
+    first, last = _model_routes(rules, plan)
+    ordered = [envoy_route for _, envoy_route in sorted(keyed + first, key=lambda pair: pair[0])]
+    return ordered + last
 
 
 def _accepts_any_host(route: ir.Route) -> bool:
@@ -215,19 +272,20 @@ def _accepts_any_host(route: ir.Route) -> bool:
 
 
 def virtual_hosts_for(
-    routes: Iterable[ir.Route], routes_by_rule: dict[str, list[Route]]
+    routes: Iterable[ir.Route], routes_by_rule: dict[str, list[Route]], plan: FilterPlan | None = None
 ) -> list[VirtualHost]:
     """``routes_by_rule``: the Envoy routes already built for each rule, by rule name."""
     routes = tuple(routes)
+    plan = plan or FilterPlan()
     any_host_rules = [rule for route in routes if _accepts_any_host(route) for rule in route.rules]
     hostnames = sorted({host for route in routes for host in route.hostnames} - {ANY_HOST})
     hosts = []
     for hostname in hostnames:
         own = [rule for route in routes if hostname in route.hostnames for rule in route.rules]
-        ordered = _ordered_routes(own + any_host_rules, routes_by_rule)
+        ordered = _ordered_routes(own + any_host_rules, routes_by_rule, plan)
         hosts.append(VirtualHost(name=hostname, domains=[hostname], routes=ordered))
     if any_host_rules:
-        ordered = _ordered_routes(any_host_rules, routes_by_rule)
+        ordered = _ordered_routes(any_host_rules, routes_by_rule, plan)
         hosts.append(VirtualHost(name=ANY_HOST, domains=[ANY_HOST], routes=ordered))
     return hosts
 
