@@ -44,7 +44,7 @@ def _documents(port: int, upstream_ports: dict[str, int]) -> list[dict[str, Any]
 def gateway(module_upstreams, module_gateway_factory):
     upstreams = {name: module_upstreams(name) for name in ("gpt", "llama", "mistral")}
     running = module_gateway_factory(_documents(free_port(), {n: u.port for n, u in upstreams.items()}))
-    return SimpleNamespace(port=running.port, upstreams=upstreams)
+    return SimpleNamespace(port=running.port, upstreams=upstreams, node=running.node_id)
 
 
 def _post(port: int, body: bytes | dict[str, Any], content_type: str = "application/json") -> Any:
@@ -112,3 +112,18 @@ def test_rules_without_a_model_match_read_no_body(gateway):
     with HttpClient(gateway.port) as client:
         response = client.request("/health", method="POST", body=b"not json at all", headers={})
     assert (response.status, response.upstream) == (200, "gpt")
+
+
+def test_access_logs_reach_gitxds_with_the_model_label(gateway, control_plane):
+    from harness import wait_for
+
+    _post(gateway.port, {"model": "llama-3-405b"})
+
+    def logged() -> list[Any]:
+        return [
+            r
+            for r in control_plane.signals.snapshot_since(0)
+            if r["node"] == gateway.node and r["backend"] == "llama" and r["model"] == "llama-*"
+        ]
+
+    assert wait_for(logged, timeout=10, message="the access log of a llama request")

@@ -7,7 +7,8 @@ stays synchronous) and listens on 127.0.0.1 at a port the kernel picks (``.port`
 
 ``XdsGateway(control_plane, workdir)`` behaves like ``StaticGateway`` but starts Envoy once, with a
 dynamic (ADS) bootstrap, and every ``apply`` pushes the new config over xDS without a restart;
-``apply`` returns when Envoy has ACKed every resource type.
+``apply`` returns when Envoy has ACKed every resource type. The access logs every Envoy streams back
+over gRPC land in ``ControlPlane.signals`` (a real ``SignalStore``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ControlPlane:
         self._thread.start()
         self.cache: Any = None
         self.server: Any = None
+        self.signals: Any = None
+        self.known_tiers: frozenset[str] = frozenset()
         self.port = self._call(self._start())
         self._labels = itertools.count(1)
 
@@ -44,11 +47,15 @@ class ControlPlane:
         from prometheus_client import CollectorRegistry
 
         from gitxds.metrics import Metrics
+        from gitxds.signals import AccessLogReceiver, SignalStore
         from gitxds.xds.cache import SnapshotCache
         from gitxds.xds.server import XdsServer
 
         self.cache = SnapshotCache()
         self.server = XdsServer(self.cache, metrics=Metrics(CollectorRegistry()))
+        # Access logs every Envoy streams back; tests read them per node (``AccessRecord.node``).
+        self.signals = SignalStore()
+        self.server.add_servicer(AccessLogReceiver(self.signals, lambda: self.known_tiers).register)
         return int(await self.server.start("127.0.0.1:0"))
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "serve",
     "status",
     "rollout",
+    "usage",
     "diff",
     "export",
     "import_istio",

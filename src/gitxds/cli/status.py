@@ -49,7 +49,12 @@ def admin_token(args: argparse.Namespace) -> str | None:
 
 
 def fetch_status(admin: str, token: str | None) -> dict[str, Any]:
-    request = urllib.request.Request(admin.rstrip("/") + "/status")
+    return fetch_json(admin, "/status", token)
+
+
+def fetch_json(admin: str, path: str, token: str | None) -> dict[str, Any]:
+    """GET ``path`` (with its query) from the admin endpoint, as JSON; unreachable: UsageError."""
+    request = urllib.request.Request(admin.rstrip("/") + path)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:

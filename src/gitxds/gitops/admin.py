@@ -29,6 +29,8 @@ class AdminBackend(Protocol):
 
     def gateways(self) -> tuple[str, ...]: ...
 
+    def usage(self, window_seconds: int, top: int) -> dict[str, Any]: ...
+
     async def sync(self) -> dict[str, Any]: ...
 
     def rollouts(self) -> dict[str, Any]: ...
@@ -105,6 +107,16 @@ def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Applica
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
 
+    async def usage(request: web.Request) -> web.Response:
+        try:
+            window = int(request.query.get("window", "3600"))
+            top = int(request.query.get("top", "20"))
+        except ValueError:
+            return _json({"error": "window (seconds) and top must be integers"}, 400)
+        if not (60 <= window <= 3600 and 1 <= top <= 1000):
+            return _json({"error": "window must be 60-3600 seconds and top 1-1000"}, 400)
+        return _json(backend.usage(window, top))
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -113,6 +125,7 @@ def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Applica
     app.router.add_post("/sync", sync)
     app.router.add_get("/rollouts", rollouts)
     app.router.add_post("/rollouts/{action:pause|resume|promote|abort}", rollout_command)
+    app.router.add_get("/usage", usage)
     return app
 
 

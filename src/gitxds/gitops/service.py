@@ -30,6 +30,7 @@ from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
 from gitxds.rollout.controller import ManualError
+from gitxds.signals.wiring import signals_for
 from gitxds.xds.cache import SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
@@ -91,9 +92,10 @@ class GitxdsService:
         self.secrets = SecretStore(options.secrets_dir)
         envoy = find_envoy(options.envoy_path) if options.envoy_validate else None
         self.cache = SnapshotCache()
+        self.signals, self.signals_receiver = signals_for(lambda: self.reconciler.model)
         self.rollout_driver = RolloutDriver(
             self.registry,
-            signals=None,
+            signals=self.signals,
             state_file=options.rollout_state,
             tick_seconds=options.rollout_tick_seconds,
             settle_seconds=options.rollout_settle_seconds,
@@ -113,6 +115,7 @@ class GitxdsService:
         self.discovered = EndpointFeed(self._start_discovery, self.reconciler.set_endpoints, logger=self._log)
         self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
         self.xds.on_event(self._on_xds_event)
+        self.xds.add_servicer(self.signals_receiver.register)
         self.admin = AdminServer(self, token=options.admin_token)
         self.xds_port = 0
         self.admin_port = 0
@@ -235,6 +238,9 @@ class GitxdsService:
 
     def ready(self) -> bool:
         return self.reconciler.status.served is not None and self.discovered.synced
+
+    def usage(self, window_seconds: int, top: int) -> dict[str, Any]:
+        return self.signals.usage(window_seconds=window_seconds, top=top)
 
     def gateways(self) -> tuple[str, ...]:
         model = self.reconciler.model

@@ -13,7 +13,18 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import UInt32Value
 
-__all__ = ["ADS_CONFIG_SOURCE", "ads_config_source", "duration", "fractional_percent", "packed", "uint32"]
+__all__ = [
+    "ADS_CONFIG_SOURCE",
+    "CONTROL_PLANE_CLUSTER",
+    "ads_config_source",
+    "duration",
+    "fractional_percent",
+    "packed",
+    "uint32",
+]
+
+# The bootstrap's cluster for gitxds itself: xDS, and the access logs Envoy streams back (ALS).
+CONTROL_PLANE_CLUSTER = "gitxds_xds"
 
 
 def packed(message: Message) -> Any:

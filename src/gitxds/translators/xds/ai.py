@@ -39,6 +39,7 @@ __all__ = [
     "BODY_FILTER",
     "INVALID_BODY_STATUS",
     "MODEL_FILTER",
+    "MODEL_LABEL_KEY",
     "UNKNOWN_MODEL_STATUS",
     "USAGE_FILTER",
     "USAGE_KEYS",
@@ -47,6 +48,7 @@ __all__ = [
     "body_filters_off",
     "invalid_body_response",
     "model_absent_matcher",
+    "model_label",
     "model_matcher",
     "model_present_matcher",
     "unknown_model_response",
@@ -55,6 +57,7 @@ __all__ = [
 
 AI_NAMESPACE = "gitxds.ai"
 MODEL_KEY = "model"
+MODEL_LABEL_KEY = "model"  # route metadata: the rule's model, as the config names it (bounded)
 BODY_FILTER = "gitxds.ai.body"
 MODEL_FILTER = "gitxds.ai.model"
 USAGE_FILTER = "gitxds.ai.usage"
@@ -150,6 +153,15 @@ def body_filters_off() -> dict[str, Any]:
 def usage_filters_off() -> dict[str, Any]:
     """Per-route settings of a route whose backends do not answer with OpenAI usage."""
     return {USAGE_FILTER: _disabled(), USAGE_SSE_FILTER: _disabled()}
+
+
+def model_label(match: ir.ModelMatch) -> str:
+    """The model as a bounded label: the exact name, ``prefix*``, or ``~regex``."""
+    if match.kind is ir.HeaderMatchKind.EXACT:
+        return match.value
+    if match.kind is ir.HeaderMatchKind.PREFIX:
+        return match.value + "*"
+    return "~" + match.value
 
 
 def _string_matcher(match: ir.ModelMatch) -> StringMatcher:

@@ -25,10 +25,11 @@ from google.protobuf.message import Message
 
 from gitxds import ir, typeurls
 from gitxds.errors import UsageError
-from gitxds.translators.xds._proto import ads_config_source, duration, packed, uint32
+from gitxds.translators.xds._proto import CONTROL_PLANE_CLUSTER, ads_config_source, duration, packed, uint32
 from gitxds.translators.xds.clusters import HTTP_PROTOCOL_OPTIONS
 from gitxds.translators.xds.endpoints import socket_address_for
 from gitxds.translators.xds.gateway import translate_gateway
+from gitxds.translators.xds.listeners import GRPC_ACCESS_LOG
 
 __all__ = [
     "XDS_CLUSTER",
@@ -39,7 +40,7 @@ __all__ = [
     "static_bootstrap_of",
 ]
 
-XDS_CLUSTER = "gitxds_xds"
+XDS_CLUSTER = CONTROL_PLANE_CLUSTER
 # Large route tables exceed gRPC's default 4 MiB per message; allow far more, with HTTP/2 windows to match.
 MAX_XDS_MESSAGE_BYTES = 256 * 1024 * 1024
 XDS_WINDOW_BYTES = 16 * 1024 * 1024
@@ -131,6 +132,10 @@ def _static_listener(listener: Listener, route_configs: Mapping[str, RouteConfig
             manager = HttpConnectionManager()
             network_filter.typed_config.Unpack(manager)
             manager.route_config.CopyFrom(route_configs[manager.rds.route_config_name])
+            # Without gitxds there is no one to stream access logs to.
+            kept = [log for log in manager.access_log if log.name != GRPC_ACCESS_LOG]
+            del manager.access_log[:]
+            manager.access_log.extend(kept)
             network_filter.typed_config.Pack(manager)
         if chain.HasField("transport_socket"):
             tls = DownstreamTlsContext()
@@ -160,7 +165,8 @@ def _named(resources: list[Message], key: str = "name") -> dict[str, Message]:
 def static_bootstrap(
     model: ir.Model, gateway: str, secrets: Mapping[str, str] | None = None, admin_port: int = 9901
 ) -> Bootstrap:
-    """The gateway's resources inlined as ``static_resources``, to inspect or ``envoy --mode validate``."""
+    """The gateway's resources inlined as ``static_resources``, to inspect or ``envoy --mode validate``
+    (without the access log streamed to gitxds, which a static Envoy has no cluster for)."""
     return static_bootstrap_of(model.gateway(gateway), translate_gateway(model, gateway, secrets), admin_port)
 
 

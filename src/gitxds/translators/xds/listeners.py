@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from envoy.config.accesslog.v3.accesslog_pb2 import AccessLog
 from envoy.config.core.v3.base_pb2 import TransportSocket
+from envoy.config.core.v3.config_source_pb2 import ApiVersion
+from envoy.config.core.v3.grpc_service_pb2 import GrpcService
 from envoy.config.core.v3.substitution_format_string_pb2 import SubstitutionFormatString
 from envoy.config.listener.v3.listener_components_pb2 import Filter, FilterChain
 from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.extensions.access_loggers.grpc.v3.als_pb2 import CommonGrpcAccessLogConfig, HttpGrpcAccessLogConfig
 from envoy.extensions.access_loggers.stream.v3.stream_pb2 import StdoutAccessLog
 from envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2 import (
     HttpConnectionManager,
@@ -15,17 +18,21 @@ from envoy.extensions.filters.network.http_connection_manager.v3.http_connection
 )
 from envoy.extensions.transport_sockets.tls.v3.secret_pb2 import SdsSecretConfig
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import CommonTlsContext, DownstreamTlsContext
+from envoy.type.tracing.v3.custom_tag_pb2 import CustomTag
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import BoolValue
 
 from gitxds import ir
-from gitxds.translators.xds._proto import ads_config_source, packed
+from gitxds.translators.xds._proto import CONTROL_PLANE_CLUSTER, ads_config_source, packed
+from gitxds.translators.xds.ai import AI_NAMESPACE, MODEL_LABEL_KEY
 from gitxds.translators.xds.endpoints import socket_address_for
 from gitxds.translators.xds.filters import FilterPlan, http_filters_for
 from gitxds.translators.xds.tracing import connection_manager_tracing_for
 
 __all__ = [
+    "GRPC_ACCESS_LOG",
     "JSON_ACCESS_LOG_FIELDS",
+    "USAGE_LOG_PREFIX",
     "access_log_for",
     "downstream_tls_for",
     "http_connection_manager_for",
@@ -52,6 +59,37 @@ JSON_ACCESS_LOG_FIELDS = {
     "request_id": "%REQ(X-REQUEST-ID)%",
     "user_agent": "%REQ(USER-AGENT)%",
 }
+
+
+GRPC_ACCESS_LOG = "envoy.access_loggers.http_grpc"
+USAGE_LOG_PREFIX = "gitxds/"
+TTFT_FORMAT = "%COMMON_DURATION(DS_RX_BEG:US_RX_BODY_BEG:ms)%"  # first upstream body byte, not headers
+
+
+def usage_log_for(gateway: str, plan: FilterPlan) -> AccessLog:
+    """Every request's signals, streamed to gitxds over gRPC (ALS), batched and off the request path.
+
+    The key and tier come from the headers the gateway's rate limit policies read (the first, by
+    name, when they differ); gitxds hashes the key on arrival and folds unknown tiers into ``other``."""
+    tags = {
+        "backend": "%UPSTREAM_METADATA(gitxds:backend)%",
+        "model": f"%METADATA(ROUTE:{AI_NAMESPACE}:{MODEL_LABEL_KEY})%",
+        "flags": "%RESPONSE_FLAGS%",
+        "ttft_ms": TTFT_FORMAT,
+    }
+    policies = plan.rate_limit_policies
+    if policies:
+        tags["key"] = f"%REQ({policies[0].key_header})%"
+        tier_headers = [p.tier_header for p in policies if p.tier_header is not None]
+        if tier_headers:
+            tags["tier"] = f"%REQ({tier_headers[0]})%"
+    common = CommonGrpcAccessLogConfig(
+        log_name=USAGE_LOG_PREFIX + gateway,
+        grpc_service=GrpcService(envoy_grpc=GrpcService.EnvoyGrpc(cluster_name=CONTROL_PLANE_CLUSTER)),
+        transport_api_version=ApiVersion.V3,
+        custom_tags=[CustomTag(tag=name, value=value) for name, value in tags.items()],
+    )
+    return AccessLog(name=GRPC_ACCESS_LOG, typed_config=packed(HttpGrpcAccessLogConfig(common_config=common)))
 
 
 def listener_name(gateway: str, listener: ir.Listener) -> str:
@@ -119,6 +157,7 @@ def listener_for(gateway: ir.Gateway, listener: ir.Listener, plan: FilterPlan) -
     )
     if gateway.tracing is not None:
         manager.tracing.CopyFrom(connection_manager_tracing_for(gateway.name, gateway.tracing))
+    manager.access_log.append(usage_log_for(gateway.name, plan))
     chain = FilterChain(filters=[Filter(name=HTTP_CONNECTION_MANAGER, typed_config=packed(manager))])
     if listener.protocol is ir.ListenerProtocol.HTTPS:
         assert listener.tls_secret is not None

@@ -31,9 +31,12 @@ from envoy.type.matcher.v3.string_pb2 import StringMatcher
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, fractional_percent, packed, uint32
 from gitxds.translators.xds.ai import (
+    AI_NAMESPACE,
+    MODEL_LABEL_KEY,
     body_filters_off,
     invalid_body_response,
     model_absent_matcher,
+    model_label,
     model_matcher,
     model_present_matcher,
     unknown_model_response,
@@ -190,16 +193,22 @@ def routes_for(
         template.response_headers_to_remove.extend(rule.response_headers.remove)
     if len(rule.matches) <= 1:
         template.name = rule.name
-        template.match.CopyFrom(route_match_for(rule.matches[0] if rule.matches else ir.Match()))
+        _set_match(template, rule.matches[0] if rule.matches else ir.Match())
         return [template]
     routes = []
     for index, match in enumerate(rule.matches):
         route = Route()
         route.CopyFrom(template)
         route.name = f"{rule.name}#{index}"
-        route.match.CopyFrom(route_match_for(match))
+        _set_match(route, match)
         routes.append(route)
     return routes
+
+
+def _set_match(route: Route, match: ir.Match) -> None:
+    route.match.CopyFrom(route_match_for(match))
+    if match.model is not None:  # a bounded label for usage accounting: the model as the config names it
+        route.metadata.filter_metadata[AI_NAMESPACE].update({MODEL_LABEL_KEY: model_label(match.model)})
 
 
 def _specificity(match: ir.Match) -> tuple[int, int, int]:

@@ -60,6 +60,7 @@ class XdsServer:
         self._streams: set[StreamRunner] = set()
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
+        self._extra_services: list[Callable[[grpc.aio.Server], None]] = []
         # Registered before any stream, so the memo is cleared before streams react to a change.
         cache.watch(lambda group: self._context.memo.clear())
 
@@ -72,6 +73,10 @@ class XdsServer:
         """Call ``callback`` for every ACK and NACK from any proxy."""
         self._callbacks.append(callback)
 
+    def add_servicer(self, register: Callable[[grpc.aio.Server], None]) -> None:
+        """Serve another gRPC service on the xDS port (e.g. the access-log receiver); before ``start``."""
+        self._extra_services.append(register)
+
     async def start(
         self, address: str = "127.0.0.1:0", credentials: grpc.ServerCredentials | None = None
     ) -> int:
@@ -79,6 +84,8 @@ class XdsServer:
         server = grpc.aio.server(options=GRPC_OPTIONS)
         server.add_generic_rpc_handlers(tuple(self._service_handlers()))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        for register in self._extra_services:
+            register(server)
         port: int = (
             server.add_secure_port(address, credentials)
             if credentials is not None
