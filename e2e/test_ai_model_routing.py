@@ -127,3 +127,26 @@ def test_access_logs_reach_gitxds_with_the_model_label(gateway, control_plane):
         ]
 
     assert wait_for(logged, timeout=10, message="the access log of a llama request")
+
+
+def test_access_logs_carry_time_to_first_body_byte_for_rollouts(gateway, control_plane):
+    from harness import stream_events, wait_for
+
+    head, events, _ = stream_events(
+        gateway.port,
+        f"{CHAT}?first_event_delay=0.2",
+        method="POST",
+        body={"model": "mistral-large", "stream": True},
+    )
+    assert head.status == 200 and head.elapsed < 0.2 and events[0].at >= 0.2
+
+    def slow_first_token() -> list[Any]:
+        return [
+            r
+            for r in control_plane.signals.snapshot_since(0)
+            if r["node"] == gateway.node and r["backend"] == "mistral" and (r["ttft_ms"] or 0) >= 200
+        ]
+
+    wait_for(slow_first_token, timeout=10, message="an access log with TTFT >= 200 ms")
+    window = control_plane.signals.window(["mistral"], 0, 2**40)["mistral"]
+    assert window.ttft_p95_ms is not None and window.ttft_p95_ms >= 200

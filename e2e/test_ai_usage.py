@@ -46,7 +46,14 @@ def _documents(port: int, cluster: str, ports: dict[str, int]) -> list[dict[str,
         document("RateLimitPolicy", "tiered", policy),
         route_doc(
             "chat",
-            [{"matches": [{"path": {"prefix": CHAT}, "model": {"exact": "gpt-4o"}}], "backends": split}],
+            [
+                {"matches": [{"path": {"prefix": CHAT}, "model": {"exact": "gpt-4o"}}], "backends": split},
+                {
+                    "name": "any-model",
+                    "matches": [{"path": {"prefix": CHAT}}],
+                    "backends": [{"name": "gpt-a"}],
+                },
+            ],
         ),
     ]
 
@@ -62,9 +69,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]
     serve = ServeProcess(config, tmp)
     envoy = EnvoyProcess(YAML(typ="safe").load(serve.bootstrap("envoy-usage", cluster)), tmp).start()
     envoy.wait_listening(port, timeout=10)
-    yield SimpleNamespace(port=port, serve=serve, envoy=envoy, tmp=tmp)
+    stack = SimpleNamespace(port=port, serve=serve, envoy=envoy, tmp=tmp, config=config)
+    yield stack
     envoy.stop()
-    serve.stop()
+    stack.serve.stop()  # the one running now (a test restarts gitxds)
     for upstream in upstreams.values():
         upstream.stop()
 
@@ -99,6 +107,22 @@ def _send_mixed(port: int, count: int, rng: random.Random) -> list[dict[str, Any
     return sent
 
 
+def _prometheus(envoy: EnvoyProcess, name: str, **labels: str) -> float:
+    """Sum of Envoy's Prometheus samples of ``name`` whose labels include ``labels``."""
+    status, body = envoy.admin_get("/stats/prometheus")
+    assert status == 200, body
+    total = 0.0
+    for line in body.splitlines():
+        sample, _, value = line.rpartition(" ")
+        metric, _, label_text = sample.partition("{")
+        if metric == name and all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+TOKENS = "envoy_gitxds_gen_ai_client_token_usage"
+
+
 def test_totals_per_backend_tier_and_key_equal_what_the_upstreams_reported(stack):
     sent = _send_mixed(stack.port, REQUESTS, random.Random(17))
     assert set(Counter(s["backend"] for s in sent)) == set(PRICES)  # both arms of the split served
@@ -121,7 +145,7 @@ def test_totals_per_backend_tier_and_key_equal_what_the_upstreams_reported(stack
 
     assert measured("backend") == expected("backend")
     assert measured("tier") == expected("tier")
-    assert {row["model"] for row in usage["totals"]} == {"gpt-4o"}
+    assert {row["model"] for row in usage["totals"] if row["rule"] == "chat/0"} == {"gpt-4o"}
     keys = {row["key"]: (row["input_tokens"], row["output_tokens"]) for row in usage["top_keys"]}
     assert keys == {key_hash(key): value for key, value in expected("key").items()}
     for row in usage["totals"]:
@@ -129,6 +153,8 @@ def test_totals_per_backend_tier_and_key_equal_what_the_upstreams_reported(stack
         cost = (row["input_tokens"] * price_in + row["output_tokens"] * price_out) / 1_000_000
         assert row["cost"] == pytest.approx(cost, abs=1e-6)
         assert row["unknown_usage"] == 0
+    price = stack.serve.metric("gitxds_gen_ai_price_per_million", backend="gpt-b", token_type="output")
+    assert price == PRICES["gpt-b"][1]
 
 
 def test_a_stream_without_usage_counts_as_unknown_not_zero(stack):
@@ -164,3 +190,82 @@ def test_unknown_tiers_fold_into_other(stack):
     tiers = {row["tier"] for row in _usage(stack.serve)["totals"]}
     assert tiers <= {"free", "pro", "other"} and "other" in tiers
     assert "sk-" not in stack.serve.log_tail(200)
+
+
+def test_envoy_token_counters_lose_nothing_across_a_gitxds_restart(stack):
+    before = {t: _prometheus(stack.envoy, TOKENS, gen_ai_token_type=t) for t in ("input", "output")}
+    first = _send_mixed(stack.port, 20, random.Random(1))
+    stack.serve.stop()  # a new gitxds on the same xDS port: Envoy reconnects by itself
+    stack.serve = ServeProcess(stack.config, stack.tmp, xds_port=stack.serve.xds_port)
+    second = _send_mixed(stack.port, 20, random.Random(2))  # Envoy serves on while gitxds is back
+    expected = {
+        "input": before["input"] + sum(s["in"] for s in first + second),
+        "output": before["output"] + sum(s["out"] for s in first + second),
+    }
+
+    def counted() -> dict[str, float]:
+        return {t: _prometheus(stack.envoy, TOKENS, gen_ai_token_type=t) for t in ("input", "output")}
+
+    wait_for(lambda: counted() == expected, timeout=10, message=f"Envoy's token counters reach {expected}")
+    per_backend = _prometheus(stack.envoy, TOKENS, gitxds_backend="gpt-b", gen_ai_request_model="gpt-4o")
+    assert per_backend > 0
+
+
+def test_time_to_first_token_is_the_first_body_byte_not_the_headers(stack):
+    name = "envoy_gitxds_gen_ai_server_time_to_first_token_bucket"
+
+    def slower_than_250ms() -> float:
+        everything = _prometheus(stack.envoy, name, gitxds_backend="gpt-a", le="+Inf")
+        return everything - _prometheus(stack.envoy, name, gitxds_backend="gpt-a", le="250")
+
+    before = slower_than_250ms()
+    head, events, ending = stream_events(
+        stack.port,
+        f"{CHAT}?first_event_delay=0.3&usage=1,1",
+        method="POST",
+        headers={"x-api-key": "sk-ttft"},
+        body={"model": "ttft-probe", "stream": True},  # the any-model rule: gpt-a
+    )
+    assert (head.status, ending) == (200, "complete"), head.body
+    assert head.elapsed < 0.2, "response headers came at once"
+    assert events[0].at >= 0.3
+    # Envoy publishes histograms on its stats flush (every 5 s by default).
+    wait_for(lambda: slower_than_250ms() >= before + 1, timeout=20, message="a TTFT sample above 250 ms")
+
+
+def test_invented_models_and_tiers_leave_the_number_of_stats_unchanged(stack):
+    def stat_count() -> int:
+        status, body = stack.envoy.admin_get("/stats/prometheus")
+        assert status == 200
+        return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+
+    def invented(count: int, offset: int) -> None:
+        with HttpClient(stack.port) as client:
+            for index in range(offset, offset + count):
+                headers = {"x-api-key": f"sk-{index}", "x-tier": f"tier-{index}"}
+                body = {"model": f"model-{index}"}
+                assert (
+                    client.request(f"{CHAT}?usage=1,1", method="POST", headers=headers, body=body).status
+                    == 200
+                )
+
+    def gitxds_series() -> set[str]:
+        def synced() -> bool:
+            proxies = stack.serve.status()["proxies"]
+            return bool(proxies) and all(p["in_sync"] for p in proxies)
+
+        wait_for(synced, timeout=30, message="Envoy connected and in sync")
+        return set(stack.serve.metrics())
+
+    invented(20, 0)  # the "other" model and tier exist from here on
+    wait_for(lambda: _usage(stack.serve)["received"] > 0, timeout=10)
+    envoy_stats, usage_rows, series = stat_count(), len(_usage(stack.serve)["totals"]), gitxds_series()
+    invented(INVENTED, 20)
+    assert stat_count() == envoy_stats
+    assert len(_usage(stack.serve)["totals"]) == usage_rows
+    after = gitxds_series()
+    assert len(after) == len(series), sorted(after ^ series)
+    assert not any("model-" in name or "tier-" in name for name in after)
+
+
+INVENTED = 10_000

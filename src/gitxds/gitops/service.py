@@ -30,7 +30,7 @@ from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
 from gitxds.rollout.controller import ManualError
-from gitxds.signals.wiring import signals_for
+from gitxds.signals.wiring import PriceCollector, signals_for
 from gitxds.xds.cache import SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
@@ -116,6 +116,7 @@ class GitxdsService:
         self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
         self.xds.on_event(self._on_xds_event)
         self.xds.add_servicer(self.signals_receiver.register)
+        self.registry.register(PriceCollector(lambda: self.reconciler.model))
         self.admin = AdminServer(self, token=options.admin_token)
         self.xds_port = 0
         self.admin_port = 0

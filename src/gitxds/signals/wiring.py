@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from gitxds import ir
 from gitxds.signals.als import AccessLogReceiver
 from gitxds.signals.store import SignalStore
 
-__all__ = ["signals_for"]
+__all__ = ["PriceCollector", "signals_for"]
 
 CurrentModel = Callable[[], ir.Model | None]
 
@@ -28,3 +31,24 @@ def signals_for(current_model: CurrentModel) -> tuple[SignalStore, AccessLogRece
 
     store = SignalStore(pricing=price)
     return store, AccessLogReceiver(store, tiers)
+
+
+class PriceCollector(Collector):
+    """``gitxds_gen_ai_price_per_million{backend, token_type}`` from the served config, so Prometheus can
+    turn Envoy's token counters into cost (tokens x price / 1e6) without gitxds keeping any count."""
+
+    def __init__(self, current_model: CurrentModel) -> None:
+        self._current_model = current_model
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "gitxds_gen_ai_price_per_million",
+            "Price of a million tokens of a backend (Backend.spec.pricing), in the config's currency",
+            labels=["backend", "token_type"],
+        )
+        model = self._current_model()
+        for backend in model.backends if model is not None else ():
+            if backend.pricing is not None:
+                family.add_metric([backend.name, "input"], backend.pricing.input_per_million)
+                family.add_metric([backend.name, "output"], backend.pricing.output_per_million)
+        yield family

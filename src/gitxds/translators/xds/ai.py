@@ -40,6 +40,7 @@ __all__ = [
     "INVALID_BODY_STATUS",
     "MODEL_FILTER",
     "MODEL_LABEL_KEY",
+    "OTHER_MODEL",
     "UNKNOWN_MODEL_STATUS",
     "USAGE_FILTER",
     "USAGE_KEYS",
@@ -58,6 +59,7 @@ __all__ = [
 AI_NAMESPACE = "gitxds.ai"
 MODEL_KEY = "model"
 MODEL_LABEL_KEY = "model"  # route metadata: the rule's model, as the config names it (bounded)
+OTHER_MODEL = "other"  # the label of rules without a model match
 BODY_FILTER = "gitxds.ai.body"
 MODEL_FILTER = "gitxds.ai.model"
 USAGE_FILTER = "gitxds.ai.usage"

@@ -28,6 +28,7 @@ from gitxds.translators.xds.ai import AI_NAMESPACE, MODEL_LABEL_KEY
 from gitxds.translators.xds.endpoints import socket_address_for
 from gitxds.translators.xds.filters import FilterPlan, http_filters_for
 from gitxds.translators.xds.tracing import connection_manager_tracing_for
+from gitxds.translators.xds.usage_stats import TTFT_FORMAT, usage_stats_logs
 
 __all__ = [
     "GRPC_ACCESS_LOG",
@@ -63,7 +64,19 @@ JSON_ACCESS_LOG_FIELDS = {
 
 GRPC_ACCESS_LOG = "envoy.access_loggers.http_grpc"
 USAGE_LOG_PREFIX = "gitxds/"
-TTFT_FORMAT = "%COMMON_DURATION(DS_RX_BEG:US_RX_BODY_BEG:ms)%"  # first upstream body byte, not headers
+
+
+def key_and_tier_of(plan: FilterPlan) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """The key header, tier header and tiers usage is accounted by: those of the gateway's rate limit
+    policies (the first, by name, when they differ)."""
+    policies = plan.rate_limit_policies
+    key_header = policies[0].key_header if policies else None
+    tiered = [p for p in policies if p.tier_header is not None]
+    if not tiered:
+        return key_header, None, ()
+    header = tiered[0].tier_header
+    tiers = sorted({tier for p in tiered if p.tier_header == header for tier in p.tiers})
+    return key_header, header, tuple(tiers)
 
 
 def usage_log_for(gateway: str, plan: FilterPlan) -> AccessLog:
@@ -77,12 +90,11 @@ def usage_log_for(gateway: str, plan: FilterPlan) -> AccessLog:
         "flags": "%RESPONSE_FLAGS%",
         "ttft_ms": TTFT_FORMAT,
     }
-    policies = plan.rate_limit_policies
-    if policies:
-        tags["key"] = f"%REQ({policies[0].key_header})%"
-        tier_headers = [p.tier_header for p in policies if p.tier_header is not None]
-        if tier_headers:
-            tags["tier"] = f"%REQ({tier_headers[0]})%"
+    key_header, tier_header, _ = key_and_tier_of(plan)
+    if key_header is not None:
+        tags["key"] = f"%REQ({key_header})%"
+    if tier_header is not None:
+        tags["tier"] = f"%REQ({tier_header})%"
     common = CommonGrpcAccessLogConfig(
         log_name=USAGE_LOG_PREFIX + gateway,
         grpc_service=GrpcService(envoy_grpc=GrpcService.EnvoyGrpc(cluster_name=CONTROL_PLANE_CLUSTER)),
@@ -158,6 +170,9 @@ def listener_for(gateway: ir.Gateway, listener: ir.Listener, plan: FilterPlan) -
     if gateway.tracing is not None:
         manager.tracing.CopyFrom(connection_manager_tracing_for(gateway.name, gateway.tracing))
     manager.access_log.append(usage_log_for(gateway.name, plan))
+    if plan.openai_backends:
+        _, tier_header, tiers = key_and_tier_of(plan)
+        manager.access_log.extend(usage_stats_logs(gateway.name, tier_header, tiers))
     chain = FilterChain(filters=[Filter(name=HTTP_CONNECTION_MANAGER, typed_config=packed(manager))])
     if listener.protocol is ir.ListenerProtocol.HTTPS:
         assert listener.tls_secret is not None

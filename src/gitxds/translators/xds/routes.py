@@ -33,6 +33,7 @@ from gitxds.translators.xds._proto import duration, fractional_percent, packed, 
 from gitxds.translators.xds.ai import (
     AI_NAMESPACE,
     MODEL_LABEL_KEY,
+    OTHER_MODEL,
     body_filters_off,
     invalid_body_response,
     model_absent_matcher,
@@ -193,22 +194,25 @@ def routes_for(
         template.response_headers_to_remove.extend(rule.response_headers.remove)
     if len(rule.matches) <= 1:
         template.name = rule.name
-        _set_match(template, rule.matches[0] if rule.matches else ir.Match())
+        _set_match(template, rule.matches[0] if rule.matches else ir.Match(), plan)
         return [template]
     routes = []
     for index, match in enumerate(rule.matches):
         route = Route()
         route.CopyFrom(template)
         route.name = f"{rule.name}#{index}"
-        _set_match(route, match)
+        _set_match(route, match, plan)
         routes.append(route)
     return routes
 
 
-def _set_match(route: Route, match: ir.Match) -> None:
+def _set_match(route: Route, match: ir.Match, plan: FilterPlan) -> None:
     route.match.CopyFrom(route_match_for(match))
-    if match.model is not None:  # a bounded label for usage accounting: the model as the config names it
+    # A bounded label for usage accounting: the model as the config names it, else "other".
+    if match.model is not None:
         route.metadata.filter_metadata[AI_NAMESPACE].update({MODEL_LABEL_KEY: model_label(match.model)})
+    elif plan.openai_backends:
+        route.metadata.filter_metadata[AI_NAMESPACE].update({MODEL_LABEL_KEY: OTHER_MODEL})
 
 
 def _specificity(match: ir.Match) -> tuple[int, int, int]:
