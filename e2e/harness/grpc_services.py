@@ -11,7 +11,9 @@ answers after ``.authorizer.delay`` seconds. ``stop()`` takes it down (to test f
 counters (windows counted from the service's start), limits read (or ``load``-ed later) from
 ``gitxds export ratelimit`` files (the envoyproxy/ratelimit YAML format:
 ``domain``, ``descriptors`` of ``key`` / optional ``value`` / ``rate_limit`` / nested ``descriptors``;
-a descriptor without ``value`` gives every distinct value its own counter).
+a descriptor without ``value`` gives every distinct value its own counter). Each descriptor is charged
+its own ``hits_addend`` when it has one (0: checked, not counted), else the request's, else 1; a
+descriptor is over its limit when its count after the charge exceeds the limit.
 
 ``TraceCollector()``: an OTLP/gRPC trace receiver
 (``opentelemetry.proto.collector.trace.v1.TraceService``); ``.spans`` lists every span received as a
@@ -140,6 +142,13 @@ def _limit_for(tree: Sequence[dict[str, Any]], entries: Sequence[tuple[str, str]
     return limit
 
 
+def _hits(request: rls_pb2.RateLimitRequest, descriptor: Any) -> int:
+    """A descriptor's own ``hits_addend`` (0 allowed: check without counting), else the request's, else 1."""
+    if descriptor.HasField("hits_addend"):
+        return int(descriptor.hits_addend.value)
+    return int(request.hits_addend or 1)
+
+
 class _FixedWindowLimiter(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[misc]
     def __init__(self, configs: dict[str, list[dict[str, Any]]], clock: Callable[[], float]) -> None:
         self.configs = configs
@@ -152,7 +161,7 @@ class _FixedWindowLimiter(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignor
         self, request: rls_pb2.RateLimitRequest, context: grpc.aio.ServicerContext
     ) -> rls_pb2.RateLimitResponse:
         self.calls += 1
-        statuses = [self._check(request.domain, d, request.hits_addend or 1) for d in request.descriptors]
+        statuses = [self._check(request.domain, d, _hits(request, d)) for d in request.descriptors]
         over = any(s.code == rls_pb2.RateLimitResponse.OVER_LIMIT for s in statuses)
         code = rls_pb2.RateLimitResponse.OVER_LIMIT if over else rls_pb2.RateLimitResponse.OK
         return rls_pb2.RateLimitResponse(overall_code=code, statuses=statuses)

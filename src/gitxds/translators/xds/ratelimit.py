@@ -31,8 +31,10 @@ from google.protobuf.wrappers_pb2 import BoolValue
 
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, uint32
+from gitxds.translators.xds.ai import AI_NAMESPACE
 
 __all__ = [
+    "BUDGET_DESCRIPTOR",
     "KEY_DESCRIPTOR",
     "MAX_TRACKED_KEYS",
     "TIER_DESCRIPTOR",
@@ -44,6 +46,9 @@ __all__ = [
 
 TIER_DESCRIPTOR = "tier"
 KEY_DESCRIPTOR = "key"
+# Token budgets are told apart from request limits by a leading ("budget", "tokens") entry.
+BUDGET_DESCRIPTOR = ("budget", "tokens")
+TOTAL_TOKENS_FORMAT = f"%DYNAMIC_METADATA({AI_NAMESPACE}:total_tokens)%"
 # Buckets Envoy keeps per local policy before it forgets the least recently seen key.
 MAX_TRACKED_KEYS = 65536
 RATE_LIMIT_SERVICE_TIMEOUT_MS = 100
@@ -67,14 +72,16 @@ def _tier_value_action(policy: ir.RateLimitPolicy, tier: str) -> RateLimit.Actio
     )
 
 
-def _default_tier_action(policy: ir.RateLimitPolicy) -> RateLimit.Action:
-    """``tier = default`` when the tier header is absent or names no configured tier."""
+def _default_tier_action(
+    policy: ir.RateLimitPolicy, rates: tuple[tuple[str, ir.Rate], ...]
+) -> RateLimit.Action:
+    """``tier = default`` when the tier header is absent or names no tier of ``rates``."""
     if policy.tier_header is None:
         generic = RateLimit.Action.GenericKey(
             descriptor_key=TIER_DESCRIPTOR, descriptor_value=policy.default_tier
         )
         return RateLimit.Action(generic_key=generic)
-    known = "|".join(re.escape(tier) for tier, _ in policy.limits)
+    known = "|".join(re.escape(tier) for tier, _ in rates)
     unknown_tier = HeaderMatcher(
         name=policy.tier_header,
         string_match=StringMatcher(safe_regex=RegexMatcher(regex=f"^({known})$")),
@@ -88,15 +95,40 @@ def _default_tier_action(policy: ir.RateLimitPolicy) -> RateLimit.Action:
     )
 
 
-def rate_limit_actions_for(policy: ir.RateLimitPolicy) -> list[RateLimit]:
+def _tier_action_lists(
+    policy: ir.RateLimitPolicy, rates: tuple[tuple[str, ir.Rate], ...]
+) -> list[list[RateLimit.Action]]:
     """One action list per tier; exactly one yields a descriptor for a request carrying the key."""
     key = RateLimit.Action(
         request_headers=RateLimit.Action.RequestHeaders(header_name=policy.key_header, descriptor_key="key")
     )
-    tier_actions = [_default_tier_action(policy)]
+    tier_actions = [_default_tier_action(policy, rates)]
     if policy.tier_header is not None:
-        tier_actions += [_tier_value_action(policy, tier) for tier, _ in policy.limits]
-    return [RateLimit(actions=[tier_action, key]) for tier_action in tier_actions]
+        tier_actions += [_tier_value_action(policy, tier) for tier, _ in rates]
+    return [[tier_action, key] for tier_action in tier_actions]
+
+
+def rate_limit_actions_for(policy: ir.RateLimitPolicy) -> list[RateLimit]:
+    """Request limits, then token budgets: each budget is checked when a request arrives (hits 0:
+    refused once the key is over) and charged the response's total tokens when the stream ends."""
+    limits = (
+        [RateLimit(actions=actions) for actions in _tier_action_lists(policy, policy.limits)]
+        if policy.limits
+        else []
+    )
+    if not policy.token_limits:
+        return limits
+    budget_key, budget_value = BUDGET_DESCRIPTOR
+    budget = RateLimit.Action(
+        generic_key=RateLimit.Action.GenericKey(descriptor_key=budget_key, descriptor_value=budget_value)
+    )
+    for actions in _tier_action_lists(policy, policy.token_limits):
+        check = RateLimit(actions=[budget, *actions])
+        check.hits_addend.number.value = 0
+        charge = RateLimit(actions=[budget, *actions], apply_on_stream_done=True)
+        charge.hits_addend.format = TOTAL_TOKENS_FORMAT
+        limits += [check, charge]
+    return limits
 
 
 def _always() -> RuntimeFractionalPercent:
