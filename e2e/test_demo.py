@@ -23,5 +23,6 @@ def test_the_demo_serves_the_example_through_envoy() -> None:
     assert proc.returncode == 0, output
     assert "chat with a known key: 200 from chat-v" in output
     assert "chat with an unknown key: 403" in output
+    assert "chat-mini by the body's model: 200 from chat-mini" in output
     assert "recommendations: 200 from recommendations" in output
     assert "demo-provider-credential" not in output  # the demo's secret never shows

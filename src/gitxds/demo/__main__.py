@@ -118,16 +118,20 @@ def _request(url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> 
 def try_these(port: int, admin_port: int) -> str:
     base = f"http://127.0.0.1:{port}"
     chat = '{"model":"chat","messages":[{"role":"user","content":"hello"}]}'
+    mini = '{"model":"chat-mini","messages":[{"role":"user","content":"hello"}]}'
+    stream = chat[:-1] + ',"stream":true,"stream_options":{"include_usage":true}}'
     return f"""
 Try it:
   curl -s {base}/v1/chat/completions -H 'x-api-key: demo-key-free' -d '{chat}' -i
+  curl -s {base}/v1/chat/completions -H 'x-api-key: demo-key-free' -d '{mini}' -i   # body "model": chat-mini
   curl -sN {base}/v1/chat/completions -H 'x-api-key: demo-key-pro' -H 'x-tier: pro' \\
-       -H 'accept: text/event-stream' -d '{chat[:-1]},"stream":true}}'
+       -H 'accept: text/event-stream' -d '{stream}'
   curl -s {base}/v1/recommendations -i
   for i in $(seq 20); do curl -s -o /dev/null -w '%{{http_code}} ' {base}/v1/chat/completions \\
        -H 'x-api-key: demo-key-free' -d '{chat}'; done; echo   # tier free: 20/minute, then 429
 Edit examples/ai-gateway/routes/chat.yaml (say, weights 50/50) and the next requests follow.
 Status:  gitxds status --admin http://127.0.0.1:{admin_port}   (or curl :{admin_port}/status)
+Usage:   gitxds usage --admin http://127.0.0.1:{admin_port}    tokens and cost per key (hashed), backend, tier
 Metrics: curl -s http://127.0.0.1:{admin_port}/metrics | grep ^gitxds_
 Ctrl-C stops everything.
 """
@@ -136,6 +140,7 @@ Ctrl-C stops everything.
 async def smoke(port: int) -> bool:
     """Send the example requests through Envoy; True when they behave as the example promises."""
     chat = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+    mini = {**chat, "model": "chat-mini"}
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     for _ in range(50):  # Envoy needs a moment to receive its config
         status, _, _ = await asyncio.to_thread(_request, url, chat, {"x-api-key": "demo-key-pro"})
@@ -145,6 +150,7 @@ async def smoke(port: int) -> bool:
     checks = {
         "chat with a known key": (url, chat, {"x-api-key": "demo-key-pro", "x-tier": "pro"}, 200),
         "chat with an unknown key": (url, chat, {"x-api-key": "nope"}, 403),
+        "chat-mini by the body's model": (url, mini, {"x-api-key": "demo-key-pro"}, 200),
         "recommendations": (f"http://127.0.0.1:{port}/v1/recommendations", None, {}, 200),
     }
     ok = True

@@ -2,7 +2,9 @@
 
 ``POST /v1/chat/completions`` answers a chat completion (``"stream": true`` streams it as server-sent
 events); ``GET /healthz`` answers ok. Every response carries ``x-model-version`` so a person can see
-which version served a request.
+which version served a request. Answers carry OpenAI-shaped ``usage`` (one token per word): in the
+JSON body, and in a final event of a stream when the request asks with
+``"stream_options": {"include_usage": true}``, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from typing import Any
 from aiohttp import web
 
 
+def _usage(prompt: str, answer: str) -> dict[str, int]:
+    prompt_tokens, completion_tokens = len(prompt.split()), len(answer.split())
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
 def _completion(version: str, prompt: str) -> dict[str, Any]:
+    answer = f"[{version}] you said: {prompt}"
     return {
         "id": f"chatcmpl-{version}-{int(time.time() * 1000)}",
         "object": "chat.completion",
@@ -23,10 +35,11 @@ def _completion(version: str, prompt: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": f"[{version}] you said: {prompt}"},
+                "message": {"role": "assistant", "content": answer},
                 "finish_reason": "stop",
             }
         ],
+        "usage": _usage(prompt, answer),
     }
 
 
@@ -43,10 +56,14 @@ def build_app(version: str, *, stream_interval: float = 0.2) -> web.Application:
             return web.json_response(_completion(version, prompt), headers=headers)
         response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await response.prepare(request)
-        for word in f"[{version}] streaming an answer to: {prompt}".split():
+        answer = f"[{version}] streaming an answer to: {prompt}"
+        for word in answer.split():
             chunk = {"model": version, "choices": [{"delta": {"content": word + " "}}]}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             await asyncio.sleep(stream_interval)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final = {"model": version, "choices": [], "usage": _usage(prompt, answer)}
+            await response.write(f"data: {json.dumps(final)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
