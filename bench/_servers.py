@@ -17,8 +17,11 @@ def free_port() -> int:
         return port
 
 
-def start_upstream(body: str, delay: float = 0.0) -> tuple[ThreadingHTTPServer, int]:
-    """Answers every GET with ``body`` after ``delay`` seconds; returns the server and its port."""
+def start_upstream(
+    body: str, delay: float = 0.0, content_type: str = "text/plain"
+) -> tuple[ThreadingHTTPServer, int]:
+    """Answers every GET and POST (its body read and dropped) with ``body`` after ``delay`` seconds;
+    returns the server and its port."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -30,9 +33,14 @@ def start_upstream(body: str, delay: float = 0.0) -> tuple[ThreadingHTTPServer, 
                 time.sleep(delay)
             encoded = body.encode()
             self.send_response(200)
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(encoded)))
             self.end_headers()
             self.wfile.write(encoded)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.do_GET()
 
         def log_message(self, *args: object) -> None:
             pass

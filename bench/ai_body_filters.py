@@ -19,16 +19,14 @@ import os
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from google.protobuf.json_format import MessageToJson
 
-from bench._servers import free_port
+from bench._servers import free_port, start_upstream
 from bench.tracing import p99, wait_ready
 from gitxds.compile import compile_directory
 from gitxds.gitops.envoy_check import find_envoy
@@ -66,28 +64,6 @@ ANSWER = json.dumps(
         "usage": {"prompt_tokens": 41, "completion_tokens": 40, "total_tokens": 81},
     }
 ).encode()
-
-
-def start_model_upstream() -> tuple[ThreadingHTTPServer, int]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        wbufsize = 65536
-        disable_nagle_algorithm = True
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(ANSWER)))
-            self.end_headers()
-            self.wfile.write(ANSWER)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
 
 
 @contextmanager
@@ -135,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per setting and round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    server, upstream = start_model_upstream()
+    server, upstream = start_upstream(ANSWER.decode(), content_type="application/json")
     p50s: dict[str, list[float]] = {name: [] for name in SETTINGS}
     p99s: dict[str, list[float]] = {name: [] for name in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
