@@ -272,3 +272,9 @@ def test_invented_models_and_tiers_leave_the_number_of_stats_unchanged(stack):
 
 
 INVENTED = 10_000
+
+
+@pytest.mark.parametrize("query", ["window=5", "window=99999", "top=0", "top=5000", "window=abc"])
+def test_usage_queries_outside_their_limits_are_refused(stack, query):
+    code, body = stack.serve.get(f"/usage?{query}")
+    assert code == 400 and "window" in json.loads(body)["error"]
