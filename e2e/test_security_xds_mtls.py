@@ -1,8 +1,9 @@
 """Mutual TLS on the xDS port: `gitxds serve --tls-cert --tls-key --client-ca` with Envoys bootstrapped
 by `gitxds bootstrap --ca --tls-cert --tls-key`.
 
-An Envoy with a certificate from the client CA connects and gets its config; an Envoy without a
-client certificate, a client whose certificate another CA signed, and a plaintext client are refused.
+An Envoy with a certificate from the client CA carrying the gateway's identity connects and gets its
+config; an Envoy without a client certificate, a client whose certificate another CA signed, and a
+plaintext client are refused. (Certificates claiming another gateway: test_security_xds_identity.py.)
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from harness.configs import backend_doc, gateway_doc, route_doc, write_config
 from harness.serve import ServeProcess, gitxds_command
 
 
+IDENTITY = "spiffe://gitxds.test/ns/edge/sa/envoy-edge"
+
+
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     tmp_path = tmp_path_factory.mktemp("mtls")
@@ -35,7 +39,7 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     write_config(
         config_dir,
         [
-            gateway_doc("edge", port, cluster=cluster),
+            gateway_doc("edge", port, proxies={"cluster": cluster, "identities": [IDENTITY]}),
             backend_doc("api", [api.port]),
             route_doc("chat", [{"backends": [{"name": "api"}]}]),
         ],
@@ -44,7 +48,7 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     serve = ServeProcess(config_dir, tmp_path, *tls_args)
     yield SimpleNamespace(
         ca=ca, rogue_ca=rogue_ca, serve=serve, port=port, cluster=cluster, workdir=tmp_path,
-        client=ca.issue("envoy-client", serial=2, common_name="edge-1"),
+        client=ca.issue("envoy-client", serial=2, common_name="edge-1", san=f"URI:{IDENTITY}"),
         rogue=rogue_ca.issue("rogue-client", serial=3, common_name="edge-1"),
     )  # fmt: skip
     serve.stop()

@@ -1,8 +1,9 @@
 """Test certificates made with the ``openssl`` command at run time (EC P-256, valid for one day).
 
 ``CertificateAuthority(directory, name)``: a self-signed CA (``.cert``, ``.key`` paths).
-``ca.issue(name, serial=..., common_name="localhost")`` -> ``Issued(cert, key, serial)``: a certificate
-signed by the CA for ``localhost`` and ``127.0.0.1``, usable by servers and clients alike.
+``ca.issue(name, serial=..., common_name="localhost", san=...)`` -> ``Issued(cert, key, serial)``: a
+certificate signed by the CA for ``san`` (default ``localhost`` and ``127.0.0.1``; a client identity
+is e.g. ``URI:spiffe://test/ns/edge/sa/edge-a``), usable by servers and clients alike.
 Serials are given by the test, so a test can tell which certificate a server presented.
 ``install_certificate(secrets_dir, name, issued)``: the secret store's TLS folder ``name/tls.crt`` +
 ``name/tls.key``, each written by an atomic rename.
@@ -19,8 +20,9 @@ _EXTENSIONS = """\
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth, clientAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectAltName = {san}
 """
+LOCALHOST_SAN = "DNS:localhost, IP:127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,14 @@ class CertificateAuthority:
             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         )  # fmt: skip
 
-    def issue(self, name: str, *, serial: int, common_name: str = "localhost") -> Issued:
+    def issue(
+        self, name: str, *, serial: int, common_name: str = "localhost", san: str = LOCALHOST_SAN
+    ) -> Issued:
         key = self.directory / f"{name}.key"
         request = self.directory / f"{name}.csr"
         cert = self.directory / f"{name}.crt"
         extensions = self.directory / f"{name}.ext"
-        extensions.write_text(_EXTENSIONS)
+        extensions.write_text(_EXTENSIONS.format(san=san))
         _new_key(key)
         _openssl("req", "-new", "-key", str(key), "-out", str(request), "-subj", f"/CN={common_name}")
         _openssl(

@@ -34,6 +34,13 @@ class Metrics:
             "gitxds_xds_bytes_sent", "Bytes of xDS responses sent", ["type"], registry=registry
         )
         self.xds_streams = Counter("gitxds_xds_streams", "xDS streams opened", ["variant"], registry=registry)
+        self.xds_refused = Counter(
+            "gitxds_xds_refused",
+            "xDS streams ended by the server: identity (certificate may not receive the gateway), "
+            "limit (a client limit exceeded), invalid (a request no Envoy sends)",
+            ["reason"],
+            registry=registry,
+        )
         self.config_version = Info(
             "gitxds_config_version", "Config version (Git commit) being served", registry=registry
         )

@@ -25,7 +25,11 @@ from gitxds.xds.server import MAX_MESSAGE_BYTES
 SILENCE_SECONDS = 0.3
 RESPONSE_TIMEOUT = 5.0
 
-CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+# Each fake proxy gets its own connection, as real Envoys do (the server limits streams per connection).
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.use_local_subchannel_pool", 1),
+]
 
 
 class FakeEnvoy:

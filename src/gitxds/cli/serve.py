@@ -14,7 +14,7 @@ from typing import Any
 from gitxds.cli.serve_tls import add_xds_tls_arguments, xds_tls_from
 from gitxds.config import parse_duration
 from gitxds.errors import UsageError
-from gitxds.gitops.service import GitxdsService, ServeOptions
+from gitxds.gitops.service import GitxdsService, ServeOptions, exposures
 
 DESCRIPTION = """\
 Load, check and compile the config in DIR, then serve it to every connected Envoy over xDS (ADS and
@@ -70,6 +70,20 @@ def register(subparsers: Any) -> None:
         "or set $GITXDS_ADMIN_TOKEN",
     )
     parser.add_argument(
+        "--admin-allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the admin endpoint answers without a token, besides loopback and its bind "
+        "address (repeatable; guards against DNS rebinding)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve xDS without mutual TLS, or admin without a token, on a non-loopback address "
+        "(logs a warning; anyone who connects gets every gateway's secrets)",
+    )
+    parser.add_argument(
         "--kubeconfig",
         type=Path,
         help="kubeconfig for the EndpointSlices of kubernetes backends "
@@ -100,9 +114,23 @@ def register(subparsers: Any) -> None:
 
 
 def _admin_token(args: argparse.Namespace) -> str | None:
+    """The token, or None when none is configured; a configured but blank token is a usage error."""
     if args.admin_token_file is not None:
-        return str(args.admin_token_file.read_text().strip())
-    return os.environ.get("GITXDS_ADMIN_TOKEN") or None
+        source = f"--admin-token-file {args.admin_token_file}"
+        try:
+            token = str(args.admin_token_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{source}: cannot read the token: {exc}") from None
+    elif "GITXDS_ADMIN_TOKEN" in os.environ:
+        source, token = "$GITXDS_ADMIN_TOKEN", os.environ["GITXDS_ADMIN_TOKEN"]
+    else:
+        return None
+    token = token.strip()
+    if not token:
+        raise UsageError(f"{source} is empty: it would turn admin authentication off; put a token in it")
+    if not token.isprintable():
+        raise UsageError(f"{source} holds a control character or more than one line")
+    return token
 
 
 def options_from(args: argparse.Namespace) -> ServeOptions:
@@ -121,7 +149,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         raise UsageError(f"--rollout-lease {args.rollout_lease}: write NAMESPACE/NAME")
     if args.secrets_dir is not None and not args.secrets_dir.is_dir():
         raise UsageError(f"--secrets-dir {args.secrets_dir} is not a directory")
-    return ServeOptions(
+    options = ServeOptions(
         config_dir=args.dir,
         xds_address=args.xds_address,
         admin_address=args.admin_address,
@@ -133,6 +161,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         envoy_validate=args.envoy_validate,
         envoy_path=args.envoy,
         admin_token=_admin_token(args),
+        admin_allowed_hosts=frozenset(args.admin_allowed_host),
+        insecure=args.insecure,
         watch_quiet_ms=quiet_ms,
         watch_max_delay_ms=max_delay_ms,
         xds_tls=xds_tls_from(args),
@@ -142,6 +172,10 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         rollout_settle_seconds=settle_ms / 1000,
         rollout_lease=args.rollout_lease,
     )
+    exposed = exposures(options)
+    if exposed and not options.insecure:
+        raise UsageError("refusing to start: " + "; ".join(exposed) + "; or pass --insecure to accept this")
+    return options
 
 
 async def serve(options: ServeOptions) -> int:

@@ -20,10 +20,10 @@ _ANY_HOST = "*"
 
 def duplicate_proxies(gateways: Iterable[tuple[Document, ir.Gateway]]) -> dict[str, list[Diagnostic]]:
     """Gateway name -> diagnostics, for gateways selecting the same proxies as one earlier by name."""
-    claimed: dict[ir.ProxySelector, str] = {}
+    claimed: dict[tuple[str | None, str | None], str] = {}
     found: dict[str, list[Diagnostic]] = {}
     for document, gateway in sorted(gateways, key=lambda pair: pair[1].name):
-        owner = claimed.setdefault(gateway.proxies, gateway.name)
+        owner = claimed.setdefault((gateway.proxies.cluster, gateway.proxies.node_id), gateway.name)
         if owner != gateway.name:
             selector = gateway.proxies
             what = (

@@ -80,7 +80,11 @@ def compile_gateway(document: Document, refs: References) -> tuple[ir.Gateway | 
         return None, problems
     gateway = ir.Gateway(
         name=obj.metadata.name,
-        proxies=ir.ProxySelector(cluster=spec.proxies.cluster, node_id=spec.proxies.node_id),
+        proxies=ir.ProxySelector(
+            cluster=spec.proxies.cluster,
+            node_id=spec.proxies.node_id,
+            identities=frozenset(spec.proxies.identities),
+        ),
         listeners=tuple(
             ir.Listener(
                 name=listener.name,

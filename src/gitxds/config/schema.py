@@ -23,6 +23,7 @@ from gitxds.config.types import (
     Percent,
     Port,
     PositiveDuration,
+    ProxyIdentity,
     Rate,
     Ref,
     SecretName,
@@ -59,9 +60,14 @@ class Metadata(Model):
 # --- Gateway ---------------------------------------------------------------------------------------
 
 
+MAX_PROXY_IDENTITIES = 64
+
+
 class ProxySelector(Model):
     cluster: str | None = None
     node_id: str | None = None
+    # Certificate SANs allowed to receive the gateway when the xDS port requires client certificates.
+    identities: list[ProxyIdentity] = Field(default_factory=list, max_length=MAX_PROXY_IDENTITIES)
 
 
 class ListenerTls(Model):

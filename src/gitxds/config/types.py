@@ -29,6 +29,7 @@ __all__ = [
     "Percent",
     "Port",
     "PositiveDuration",
+    "ProxyIdentity",
     "Rate",
     "Ref",
     "Regex",
@@ -48,6 +49,9 @@ _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,252}")  # an OpenTelem
 # characters; a value is empty or name-like.
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
 _LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A URI SAN with a scheme and something after it (spiffe://trust-domain/path), or a DNS SAN.
+_URI_SAN = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/]+(/\S*)?")
+MAX_IDENTITY_CHARS = 2048
 _HOSTNAME = re.compile(r"(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -120,6 +124,29 @@ def _hostname(value: str) -> str:
             "invalid_value",
             '"{host}" is not a host name (lower-case DNS name, optionally starting with "*.")',
             {"host": value},
+        )
+    return value
+
+
+def _proxy_identity(value: str) -> str:
+    """A certificate SAN a proxy must present: a URI (``spiffe://...``) or a DNS name (lower case)."""
+    if len(value) > MAX_IDENTITY_CHARS:
+        raise PydanticCustomError(
+            "invalid_value", "an identity is at most {limit} characters", {"limit": MAX_IDENTITY_CHARS}
+        )
+    if "://" in value:
+        if not _URI_SAN.fullmatch(value):
+            raise PydanticCustomError(
+                "invalid_value",
+                '"{identity}" is not a URI SAN like spiffe://trust-domain/ns/NAMESPACE/sa/ACCOUNT',
+                {"identity": value},
+            )
+        return value
+    if value.startswith("*") or not _HOSTNAME.fullmatch(value):
+        raise PydanticCustomError(
+            "invalid_value",
+            '"{identity}" is neither a URI SAN (spiffe://...) nor a lower-case DNS name',
+            {"identity": value},
         )
     return value
 
@@ -248,6 +275,7 @@ Regex = Annotated[str, AfterValidator(_regex)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 IpAddress = Annotated[str, AfterValidator(_ip)]
+ProxyIdentity = Annotated[str, AfterValidator(_proxy_identity)]
 Percent = Annotated[float, AfterValidator(_percent)]
 Share = Annotated[float, BeforeValidator(_share), AfterValidator(_percent)]  # "99%", "0.5%" or 99
 _LabelKey = Annotated[str, AfterValidator(_label_key)]

@@ -1,7 +1,9 @@
 """The admin HTTP endpoint: health, readiness, Prometheus metrics, status, config dump, sync.
 
 Binds to loopback by default; ``token`` requires ``Authorization: Bearer <token>`` on every path
-except the probes (``/healthz``, ``/readyz``), so kubelets need no secret.
+except the probes (``/healthz``, ``/readyz``), so kubelets need no secret. Without a token, only
+requests whose ``Host`` names this server (loopback, the bind address or an allowed name) are answered:
+a web page cannot reach the endpoint through a DNS name it controls (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class AdminBackend(Protocol):
 
 
 _PROBES = frozenset({"/healthz", "/readyz"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -53,11 +58,10 @@ def _bearer_guard(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     expected = f"Bearer {token}".encode()
 
     @web.middleware
-    async def guard(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in _PROBES:
-            given = request.headers.get("Authorization", "").encode()
+            # Header bytes that are not UTF-8 arrive as surrogates: compare them as the bytes sent.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 return _json({"error": "missing or wrong bearer token"}, status=401)
         return await handler(request)
@@ -65,8 +69,34 @@ def _bearer_guard(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     return guard
 
 
-def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[_bearer_guard(token)] if token else [])
+def host_name(host_header: str) -> str:
+    """The name in a ``Host`` header, without port or IPv6 brackets, lower case."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _host_guard(allowed: frozenset[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _PROBES and host_name(request.headers.get("Host", "")) not in allowed:
+            return _json(
+                {"error": "this Host is not served here: use the bind address, or allow the name with "
+                 "--admin-allowed-host (or set an admin token)"},
+                status=421,
+            )  # fmt: skip
+        return await handler(request)
+
+    return guard
+
+
+def build_app(
+    backend: AdminBackend, *, token: str | None = None, allowed_hosts: frozenset[str] = LOOPBACK_HOSTS
+) -> web.Application:
+    """``allowed_hosts`` applies only without ``token``: the token already keeps a browser out."""
+    guard = _bearer_guard(token) if token else _host_guard(allowed_hosts)
+    app = web.Application(middlewares=[guard])
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
@@ -130,13 +160,19 @@ def build_app(backend: AdminBackend, *, token: str | None = None) -> web.Applica
 
 
 class AdminServer:
-    def __init__(self, backend: AdminBackend, *, token: str | None = None) -> None:
-        self._app = build_app(backend, token=token)
+    def __init__(
+        self, backend: AdminBackend, *, token: str | None = None, allowed_hosts: frozenset[str] = frozenset()
+    ) -> None:
+        self._backend = backend
+        self._token = token
+        self._allowed_hosts = LOOPBACK_HOSTS | {host_name(h) for h in allowed_hosts}
         self._runner: web.AppRunner | None = None
         self.port: int = 0
 
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self._app, access_log=None)
+        allowed = self._allowed_hosts | ({host_name(host)} - {"0.0.0.0", "::", ""})
+        app = build_app(self._backend, token=self._token, allowed_hosts=frozenset(allowed))
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

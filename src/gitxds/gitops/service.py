@@ -17,8 +17,10 @@ from prometheus_client import CollectorRegistry
 from gitxds import ir
 from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
 from gitxds.gitops.admin import AdminServer
+from gitxds.gitops.coalesce import Coalesced
 from gitxds.gitops.discovered import EndpointFeed
 from gitxds.gitops.envoy_check import find_envoy
+from gitxds.gitops.exposure import open_exposures
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
@@ -48,6 +50,8 @@ class ServeOptions:
     envoy_validate: bool = True
     envoy_path: str | None = None
     admin_token: str | None = None
+    admin_allowed_hosts: frozenset[str] = frozenset()  # Host names answered without a token
+    insecure: bool = False  # allow xDS without mutual TLS / admin without a token beyond loopback
     watch_quiet_ms: int = 20
     watch_max_delay_ms: int = 500
     xds_tls: XdsServerTls | None = None  # TLS (mutual with a client CA) on the xDS port
@@ -58,6 +62,20 @@ class ServeOptions:
     rollout_tick_seconds: float = 0.2
     rollout_settle_seconds: float = 1.5  # Envoy flushes access logs every 1s
     rollout_lease: str | None = None  # "NAMESPACE/NAME": several replicas, one drives the rollouts
+
+
+def _mutual_tls(options: ServeOptions) -> bool:
+    return options.xds_tls is not None and options.xds_tls.client_ca is not None
+
+
+def exposures(options: ServeOptions) -> list[str]:
+    """Ports reachable beyond this host without their protection (allowed only with ``insecure``)."""
+    return open_exposures(
+        xds_address=options.xds_address,
+        mutual_tls=_mutual_tls(options),
+        admin_address=options.admin_address,
+        admin_token=options.admin_token is not None,
+    )
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -113,11 +131,17 @@ class GitxdsService:
             rollouts=self.rollout_driver.controller,
         )
         self.discovered = EndpointFeed(self._start_discovery, self.reconciler.set_endpoints, logger=self._log)
-        self.xds = XdsServer(self.cache, metrics=self.metrics, logger=self._log)
+        self.xds = XdsServer(
+            self.cache,
+            metrics=self.metrics,
+            logger=self._log,
+            identity_policy=self._identities_of if _mutual_tls(options) else None,
+        )
         self.xds.on_event(self._on_xds_event)
         self.xds.add_servicer(self.signals_receiver.register)
         self.registry.register(PriceCollector(lambda: self.reconciler.model))
-        self.admin = AdminServer(self, token=options.admin_token)
+        self.admin = AdminServer(self, token=options.admin_token, allowed_hosts=options.admin_allowed_hosts)
+        self._sync_once = Coalesced(self._sync)
         self.xds_port = 0
         self.admin_port = 0
         self._stop = asyncio.Event()
@@ -136,6 +160,11 @@ class GitxdsService:
     def _follow_kubernetes_sources(self, sources: frozenset[ir.KubernetesEndpoints]) -> None:
         self.discovered.follow(sources)
 
+    def _identities_of(self, gateway: str) -> frozenset[str]:
+        """The certificate SANs allowed to receive ``gateway`` (``proxies.identities``)."""
+        gateways = self.reconciler.model.gateways if self.reconciler.model is not None else ()
+        return next((g.proxies.identities for g in gateways if g.name == gateway), frozenset())
+
     def _start_discovery(self, on_change: EndpointsChanged) -> EndpointDiscovery:
         api = discovery_api(self.options.kubeconfig, self.options.in_cluster)
         return EndpointDiscovery(api, on_change, loop=asyncio.get_running_loop(), logger=self._log)
@@ -143,6 +172,9 @@ class GitxdsService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.options.insecure:
+            for exposure in exposures(self.options):
+                self._log.warning("--insecure: %s", exposure)
         if self.git is not None:
             await self.git.clone()
         if self.options.secrets_dir is not None:
@@ -260,6 +292,7 @@ class GitxdsService:
         return {
             "config": config,
             "proxies": proxies,
+            "refused": [refusal.to_json() for refusal in self.xds.refusals()],
             "kubernetes": self.discovered.status(),
             "rollouts": self.rollout_driver.status(),
         }
@@ -317,6 +350,10 @@ class GitxdsService:
             raise LookupError(str(exc)) from None
 
     async def sync(self) -> dict[str, Any]:
+        """Fetch (with --git-url) and rebuild; concurrent calls share one run and its result."""
+        return await self._sync_once()
+
+    async def _sync(self) -> dict[str, Any]:
         if self.git is not None:
             try:
                 await self.git.sync()

@@ -408,10 +408,15 @@ class Listener:
 
 @dataclass(frozen=True, slots=True)
 class ProxySelector:
-    """Which Envoy nodes receive a gateway: by ``node.cluster`` or by ``node.id`` (exactly one set)."""
+    """Which Envoy nodes receive a gateway: by ``node.cluster`` or by ``node.id`` (exactly one set).
+
+    ``identities`` are the certificate SANs (URI or DNS) a node must present to be served this gateway
+    when the xDS port requires client certificates; with none, no certificate is allowed it.
+    """
 
     cluster: str | None = None
     node_id: str | None = None
+    identities: frozenset[str] = frozenset()
 
     def matches(self, node_id: str, node_cluster: str) -> bool:
         if self.node_id is not None:

@@ -30,6 +30,16 @@ def gateway(
             "Istio picks gateway pods by label, not by Envoy node cluster or id; exported with the selector "
             "istio=ingressgateway (choose another with --gateway-selector)",
         )
+    if gw.proxies.identities:
+        findings.warn(
+            "Gateway",
+            gw.name,
+            "spec.proxies.identities",
+            FindingReason.NEEDS_MESH_CONFIG,
+            "Istio authenticates each gateway pod by its workload certificate "
+            "(spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT); run the gateway pods under the service "
+            f"account these identities name: {', '.join(sorted(gw.proxies.identities))}",
+        )
     hosts = _hosts(model.routes_for(gw.name))
     servers = [_server(listener, hosts) for listener in gw.listeners]
     return {

@@ -31,11 +31,10 @@ class Snapshot:
     config agree on it; ``config_version`` is a free label (the Git commit) carried along for status.
     """
 
-    __slots__ = ("_tables", "_views", "config_version", "version")
+    __slots__ = ("_tables", "config_version", "version")
 
     def __init__(self, tables: Mapping[str, ResourceSet], config_version: str = "") -> None:
         self._tables = dict(tables)
-        self._views: dict[tuple[str, frozenset[str]], ResourceSet] = {}
         self.config_version = config_version
         self.version = content_hash(
             "\n".join(
@@ -98,16 +97,12 @@ class Snapshot:
         return Snapshot.build(resources, config_version=self.config_version, previous=self)
 
     def view(self, type_url: str, names: frozenset[str] | None) -> ResourceSet:
-        """What a subscription sees: everything when ``names`` is None (wildcard), else those names."""
+        """What a subscription sees: everything when ``names`` is None (wildcard), else those names.
+
+        Not memoized here: a view kept per name set would outlive the streams that asked for it (the
+        server shares views between the streams subscribed to one name set instead)."""
         table = self.resources(type_url)
-        if names is None:
-            return table
-        key = (type_url, names)
-        view = self._views.get(key)
-        if view is None:
-            view = table.subset(names)
-            self._views[key] = view
-        return view
+        return table if names is None else table.subset(names)
 
     def consistent(self) -> list[str]:
         """Problems that would leave a proxy naming something it cannot get; empty when consistent."""

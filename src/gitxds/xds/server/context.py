@@ -1,12 +1,16 @@
-"""What every stream of one server shares: metrics, memo, name sets and the event sink."""
+"""What every stream of one server shares: metrics, limits, memo, name sets and the event sink."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitxds.metrics import Metrics
+from gitxds.safetext import printable
+from gitxds.xds.server.identity import IdentityPolicy, RefusalLog
+from gitxds.xds.server.limits import XdsLimits
 from gitxds.xds.server.planner import SharedMemo
 from gitxds.xds.server.state import InFlight, NameSets, StreamState, TypeState
 from gitxds.xds.server.status import XdsEvent
@@ -16,6 +20,10 @@ from gitxds.xds.server.status import XdsEvent
 class ServerContext:
     metrics: Metrics
     emit: Callable[[XdsEvent], None]
+    limits: XdsLimits = field(default_factory=XdsLimits)
+    # Set when client certificates are required: a stream gets a gateway only with one of its identities.
+    identity_policy: IdentityPolicy | None = None
+    refusals: RefusalLog = field(default_factory=lambda: RefusalLog(logging.getLogger("gitxds.xds.server")))
     memo: SharedMemo = field(default_factory=SharedMemo)
     name_sets: NameSets = field(default_factory=NameSets)
     clock: Callable[[], float] = time.monotonic
@@ -33,6 +41,7 @@ class ServerContext:
             state.nacked_version = ""
             state.nack_error = ""
         else:
+            error = printable(error, self.limits.max_shown_chars)  # a proxy's text: cut and escaped
             state.nacked_version = flight.sent.version
             state.nack_error = error
             self.metrics.record_nack(state.type_url)
@@ -44,9 +53,13 @@ class ServerContext:
         self.metrics.record_push(state.type_url, len(payload))
         return payload
 
+    def shown(self, text: str) -> str:
+        """A proxy-supplied string as logs and status show it."""
+        return printable(text, self.limits.max_shown_chars)
+
     def _event(self, stream: StreamState, state: TypeState, flight: InFlight, error: str | None) -> XdsEvent:
         return XdsEvent(
-            node_id=stream.node_id,
+            node_id=self.shown(stream.node_id),
             group=stream.group,
             type_url=state.type_url,
             version=flight.sent.version,

@@ -58,7 +58,7 @@ def plan_delta(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> l
         state = stream.types.get(type_url)
         if state is None or not state.subscribed or state.in_flight is not None:
             continue
-        desired = desired_set(stream, snapshot, type_url, ctx.memo)
+        desired = desired_set(stream, snapshot, type_url, ctx.memo, ctx.name_sets)
         body = _response_body(ctx, state, desired)
         state.forced.clear()
         if body is None:

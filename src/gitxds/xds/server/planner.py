@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from gitxds import typeurls
 from gitxds.xds.cache import EncodedResource, Reference, ResourceSet, Snapshot
-from gitxds.xds.server.state import StreamState
+from gitxds.xds.server.state import NameSets, StreamState
 
 T = TypeVar("T")
 
@@ -54,10 +54,12 @@ class SharedMemo:
         return value
 
 
-def desired_set(stream: StreamState, snapshot: Snapshot, type_url: str, memo: SharedMemo) -> ResourceSet:
+def desired_set(
+    stream: StreamState, snapshot: Snapshot, type_url: str, memo: SharedMemo, name_sets: NameSets
+) -> ResourceSet:
     """The set to send now: the snapshot's view, plus (on ADS) dropped resources still named."""
     state = stream.type_state(type_url)
-    base = snapshot.view(type_url, state.view_names())
+    base = name_sets.view(snapshot.resources(type_url), state.view_names())
     if not stream.aggregated or type_url not in KEPT_WHILE_NAMED_BY:
         return base
     missing: list[EncodedResource] = []
@@ -86,12 +88,12 @@ def _names_held_by(stream: StreamState, type_urls: tuple[str, ...], memo: Shared
     return memo.get(("refs", *held), lambda: frozenset().union(*(s.references() for s in held)))
 
 
-def in_sync(stream: StreamState, snapshot: Snapshot | None, type_url: str) -> bool:
+def in_sync(stream: StreamState, snapshot: Snapshot | None, type_url: str, name_sets: NameSets) -> bool:
     """The proxy acknowledged exactly what the current snapshot gives it for this type."""
     state = stream.type_state(type_url)
     if snapshot is None or state.acked is None or state.in_flight is not None:
         return False
-    target = snapshot.view(type_url, state.view_names())
+    target = name_sets.view(snapshot.resources(type_url), state.view_names())
     if state.known is not None:
         return dict(state.known) == dict(target.versions())
     return state.acked.version == target.version

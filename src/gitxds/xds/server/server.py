@@ -14,15 +14,16 @@ from gitxds import typeurls
 from gitxds.metrics import Metrics
 from gitxds.xds.cache import SnapshotSource
 from gitxds.xds.server.context import ServerContext
+from gitxds.xds.server.identity import IdentityPolicy, Refusal, RefusalLog
+from gitxds.xds.server.limits import XdsLimits
 from gitxds.xds.server.planner import in_sync
 from gitxds.xds.server.status import ProxyStatus, TypeStatus, Variant, XdsEvent
 from gitxds.xds.server.streams import StreamRunner
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # the largest response (a gateway's whole config)
 
 GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -47,22 +48,43 @@ EventCallback = Callable[[XdsEvent], None]
 
 
 class XdsServer:
-    """Serves snapshots from ``cache`` to Envoy over gRPC. Use from one asyncio event loop."""
+    """Serves snapshots from ``cache`` to Envoy over gRPC. Use from one asyncio event loop.
+
+    With ``identity_policy`` (set it when client certificates are required), a stream receives a
+    gateway only when its certificate carries one of the identities the policy gives for it.
+    """
 
     def __init__(
-        self, cache: SnapshotSource, *, metrics: Metrics, logger: logging.Logger | None = None
+        self,
+        cache: SnapshotSource,
+        *,
+        metrics: Metrics,
+        logger: logging.Logger | None = None,
+        limits: XdsLimits | None = None,
+        identity_policy: IdentityPolicy | None = None,
     ) -> None:
         self._cache = cache
         self._metrics = metrics
         self._logger = logger or logging.getLogger("gitxds.xds.server")
         self._callbacks: list[EventCallback] = []
-        self._context = ServerContext(metrics=metrics, emit=self._emit)
+        self._context = ServerContext(
+            metrics=metrics,
+            emit=self._emit,
+            limits=limits or XdsLimits(),
+            identity_policy=identity_policy,
+            refusals=RefusalLog(self._logger),
+        )
         self._streams: set[StreamRunner] = set()
+        self._streams_by_peer: dict[str, int] = {}
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self._extra_services: list[Callable[[grpc.aio.Server], None]] = []
-        # Registered before any stream, so the memo is cleared before streams react to a change.
-        cache.watch(lambda group: self._context.memo.clear())
+        # Registered before any stream, so memos are cleared before streams react to a change.
+        cache.watch(self._forget_derived)
+
+    def _forget_derived(self, group: str) -> None:
+        self._context.memo.clear()
+        self._context.name_sets.clear_views()
 
     @property
     def context(self) -> ServerContext:
@@ -81,7 +103,10 @@ class XdsServer:
         self, address: str = "127.0.0.1:0", credentials: grpc.ServerCredentials | None = None
     ) -> int:
         """Listen on ``address``; with ``credentials`` (TLS, possibly mutual) instead of plaintext."""
-        server = grpc.aio.server(options=GRPC_OPTIONS)
+        limits = self._context.limits
+        server = grpc.aio.server(
+            options=(*GRPC_OPTIONS, ("grpc.max_receive_message_length", limits.max_request_bytes))
+        )
         server.add_generic_rpc_handlers(tuple(self._service_handlers()))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         for register in self._extra_services:
@@ -107,6 +132,10 @@ class XdsServer:
         await self._server.stop(grace)
         self._server = None
 
+    def refusals(self) -> list[Refusal]:
+        """Streams refused because their certificate may not receive the gateway claimed, latest first."""
+        return self._context.refusals.recent()
+
     def proxies(self) -> list[ProxyStatus]:
         return sorted(
             (self._status_of(runner) for runner in self._streams),
@@ -122,15 +151,15 @@ class XdsServer:
                 acked_version=state.acked.version if state.acked is not None else "",
                 nacked_version=state.nacked_version,
                 error_message=state.nack_error,
-                in_sync=in_sync(stream, snapshot, type_url),
+                in_sync=in_sync(stream, snapshot, type_url, self._context.name_sets),
                 acked_config_version=state.acked_config_version,
             )
             for type_url, state in stream.types.items()
             if state.subscribed
         }
         return ProxyStatus(
-            node_id=stream.node_id,
-            node_cluster=stream.node_cluster,
+            node_id=self._context.shown(stream.node_id),
+            node_cluster=self._context.shown(stream.node_cluster),
             group=stream.group,
             connected_since=stream.connected_since,
             variant=stream.variant,
@@ -160,18 +189,38 @@ class XdsServer:
             handlers.append(grpc.method_handlers_generic_handler(service, methods))
         return handlers
 
+    def _stream_limit_reached(self, peer: str) -> str | None:
+        limits = self._context.limits
+        if len(self._streams) >= limits.max_streams:
+            return f"this server has {limits.max_streams} open xDS streams, its limit"
+        if self._streams_by_peer.get(peer, 0) >= limits.max_streams_per_connection:
+            return f"{limits.max_streams_per_connection} xDS streams are open on this connection, its limit"
+        return None
+
+    def _release_peer(self, peer: str) -> None:
+        left = self._streams_by_peer.pop(peer, 1) - 1
+        if left > 0:
+            self._streams_by_peer[peer] = left
+
     def _behaviour(
         self, variant: Variant, type_url: str | None
     ) -> Callable[[AsyncIterable[Any], grpc.aio.ServicerContext], Awaitable[None]]:
         async def serve(requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
+            peer = context.peer()
+            refusal = self._stream_limit_reached(peer)
+            if refusal is not None:
+                self._metrics.xds_refused.labels(reason="limit").inc()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
             runner = StreamRunner(self._cache, self._context, variant, type_url, self._logger)
             self._streams.add(runner)
+            self._streams_by_peer[peer] = self._streams_by_peer.get(peer, 0) + 1
             self._metrics.xds_streams.labels(variant=variant.value).inc()
             self._metrics.xds_connected_proxies.inc()
             try:
                 await runner.run(requests, context)
             finally:
                 self._streams.discard(runner)
+                self._release_peer(peer)
                 self._metrics.xds_connected_proxies.dec()
 
         return serve

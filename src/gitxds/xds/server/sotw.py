@@ -55,7 +55,7 @@ def plan_sotw(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> li
         state = stream.types.get(type_url)
         if state is None or not state.subscribed or state.in_flight is not None:
             continue
-        desired = desired_set(stream, snapshot, type_url, ctx.memo)
+        desired = desired_set(stream, snapshot, type_url, ctx.memo, ctx.name_sets)
         if _already_held(state, desired, snapshot):
             continue
         if not _should_send(state, desired):

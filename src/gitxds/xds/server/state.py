@@ -12,35 +12,62 @@ from gitxds.xds.server.status import Variant
 EMPTY_NAMES: frozenset[str] = frozenset()
 
 
-class NameSets:
-    """Shares equal subscription name sets between streams.
+class _SharedNames:
+    __slots__ = ("names", "users", "views")
 
-    A thousand proxies subscribing to the same ten thousand EDS names then hold one set, not a
-    thousand. Streams acquire and release; a set is dropped when no stream uses it.
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+        self.users = 0
+        self.views: dict[ResourceSet, ResourceSet] = {}  # snapshot table -> the part these names see
+
+
+class NameSets:
+    """Shares equal subscription name sets, and what they see of each table, between streams.
+
+    A thousand proxies subscribing to the same ten thousand EDS names then hold one set and one view,
+    not a thousand. Streams acquire and release; a set and its views are dropped when no stream uses
+    it, so nothing a request asked for outlives the streams that asked.
     """
 
     def __init__(self) -> None:
-        self._sets: dict[frozenset[str], tuple[frozenset[str], int]] = {}
+        self._sets: dict[frozenset[str], _SharedNames] = {}
 
     def acquire(self, names: Iterable[str]) -> frozenset[str]:
         key = frozenset(names)
         if not key:
             return EMPTY_NAMES
-        shared, users = self._sets.get(key, (key, 0))
-        self._sets[key] = (shared, users + 1)
-        return shared
+        shared = self._sets.get(key)
+        if shared is None:
+            shared = self._sets[key] = _SharedNames(key)
+        shared.users += 1
+        return shared.names
 
     def release(self, names: frozenset[str]) -> None:
         if not names:
             return
-        entry = self._sets.get(names)
-        if entry is None:
+        shared = self._sets.get(names)
+        if shared is None:
             return
-        shared, users = entry
-        if users <= 1:
+        shared.users -= 1
+        if shared.users <= 0:
             del self._sets[names]
-        else:
-            self._sets[names] = (shared, users - 1)
+
+    def view(self, table: ResourceSet, names: frozenset[str] | None) -> ResourceSet:
+        """The part of ``table`` a subscription to ``names`` sees (everything for a wildcard)."""
+        if names is None:
+            return table
+        shared = self._sets.get(names)
+        if shared is None:
+            return table.subset(names)
+        view = shared.views.get(table)
+        if view is None:
+            view = shared.views[table] = table.subset(names)
+        return view
+
+    def clear_views(self) -> None:
+        """Forget every view, so none pins the table of a snapshot that was replaced."""
+        for shared in self._sets.values():
+            shared.views.clear()
 
     def __len__(self) -> int:
         return len(self._sets)

@@ -9,13 +9,17 @@ from typing import Any
 
 import grpc
 
+from gitxds import typeurls
 from gitxds.xds.cache import Snapshot, SnapshotSource
 from gitxds.xds.server.context import ServerContext
 from gitxds.xds.server.delta import handle_delta_request, plan_delta
+from gitxds.xds.server.identity import peer_identities
+from gitxds.xds.server.limits import InvalidRequestError, LimitExceededError, PermissionDeniedError
 from gitxds.xds.server.sotw import handle_sotw_request, plan_sotw
 from gitxds.xds.server.state import StreamState
 from gitxds.xds.server.status import Variant
 
+_SERVED = ", ".join(sorted(typeurls.SHORT_NAMES))
 _CHANGED = object()
 _ENDED = object()
 
@@ -28,8 +32,10 @@ _PROTOCOLS: dict[Variant, tuple[Handler, Planner]] = {
 }
 
 
-class InvalidRequestError(Exception):
-    pass
+def _refusal_reason(error: InvalidRequestError) -> str:
+    if isinstance(error, PermissionDeniedError):
+        return "identity"
+    return "limit" if isinstance(error, LimitExceededError) else "invalid"
 
 
 class StreamRunner:
@@ -50,10 +56,13 @@ class StreamRunner:
         self.state = StreamState(variant=variant, aggregated=fixed_type is None)
         self._handle, self._plan = _PROTOCOLS[variant]
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.identities: frozenset[str] = frozenset()  # SANs of the peer's verified certificate
 
     async def run(self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve until the proxy closes the stream. Writes with ``context.write`` so that no frame,
         here or in gRPC, keeps the last (possibly large) response alive while the stream idles."""
+        if self.ctx.identity_policy is not None:
+            self.identities = peer_identities(context)
         unwatch = self.cache.watch(self._on_change)
         reader = asyncio.create_task(self._read(requests))
         try:
@@ -62,7 +71,8 @@ class StreamRunner:
                 while responses:
                     await context.write(responses.pop(0))
         except InvalidRequestError as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            self.ctx.metrics.xds_refused.labels(reason=_refusal_reason(error)).inc()
+            await context.abort(error.code, str(error))
         finally:
             unwatch()
             reader.cancel()
@@ -107,6 +117,7 @@ class StreamRunner:
     def _apply_request(self, request: Any) -> None:
         state = self.state
         if not state.has_node and request.HasField("node"):
+            self._check_node(request.node)
             state.has_node = True
             state.node_id = request.node.id
             state.node_cluster = request.node.cluster
@@ -114,13 +125,54 @@ class StreamRunner:
         type_url = request.type_url or self.fixed_type
         if not type_url:
             raise InvalidRequestError("request without type_url on an aggregated stream")
+        if type_url not in typeurls.SHORT_NAMES:
+            # Never stored: only the five types gitxds serves get per-stream state.
+            raise InvalidRequestError(f"unknown type URL {type_url[:200]!r}; gitxds serves {_SERVED}")
         if self.fixed_type is not None and type_url != self.fixed_type:
             raise InvalidRequestError(f"{type_url} requested on the {self.fixed_type} service")
+        self._check_names(request, type_url)
         self._handle(self.ctx, state, request, type_url)
+        if len(state.types[type_url].names) > self.ctx.limits.max_names_per_type:
+            raise LimitExceededError(
+                f"more than {self.ctx.limits.max_names_per_type} {typeurls.SHORT_NAMES[type_url]} subscribed"
+            )
+
+    def _check_node(self, node: Any) -> None:
+        limits = self.ctx.limits
+        for field, value in (("node.id", node.id), ("node.cluster", node.cluster)):
+            if len(value) > limits.max_node_id_chars:
+                raise LimitExceededError(f"{field} is longer than {limits.max_node_id_chars} characters")
+        if node.ByteSize() > limits.max_node_bytes:
+            raise LimitExceededError(f"node (with its metadata) is larger than {limits.max_node_bytes} bytes")
+
+    def _check_names(self, request: Any, type_url: str) -> None:
+        if self.state.variant is Variant.SOTW:
+            count = len(request.resource_names)
+        else:
+            count = (
+                len(request.resource_names_subscribe)
+                + len(request.resource_names_unsubscribe)
+                + len(request.initial_resource_versions)
+            )
+        if count > self.ctx.limits.max_names_per_request:
+            raise LimitExceededError(
+                f"{count} resource names in one {typeurls.SHORT_NAMES[type_url]} request; "
+                f"the limit is {self.ctx.limits.max_names_per_request}"
+            )
 
     def _resolve_group(self) -> None:
-        if self.state.has_node:
-            self.state.group = self.cache.resolve(self.state.node_id, self.state.node_cluster)
+        if not self.state.has_node:
+            return
+        group = self.cache.resolve(self.state.node_id, self.state.node_cluster)
+        policy = self.ctx.identity_policy
+        if group is not None and policy is not None and not self.identities & policy(group):
+            self.state.group = None
+            self.ctx.refusals.record(group, self.state.node_id, self.identities)
+            raise PermissionDeniedError(
+                f"this certificate may not receive gateway {group!r}: it carries none of the gateway's "
+                "proxies.identities"
+            )
+        self.state.group = group
 
     def current_snapshot(self) -> Snapshot | None:
         group = self.state.group
