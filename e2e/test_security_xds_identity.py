@@ -105,7 +105,9 @@ def test_a_certificate_gets_its_own_gateway(stack):
     [("edge-a-1", "edge-b", "edge-b"), ("edge-c-1", "edge-a", "edge-c")],
     ids=["node.cluster-names-B", "node.id-names-C"],
 )
-def test_a_certificate_claiming_another_gateway_is_refused_and_gets_no_secret(stack, node_id, cluster, gateway):
+def test_a_certificate_claiming_another_gateway_is_refused_and_gets_no_secret(
+    stack, node_id, cluster, gateway
+):
     before = stack.serve.metric("gitxds_xds_refused_total", reason="identity")
     for _ in range(2):
         code, received = _claim(stack, node_id, cluster)
@@ -115,8 +117,6 @@ def test_a_certificate_claiming_another_gateway_is_refused_and_gets_no_secret(st
         assert stack.key_pem.encode() not in leaked and CREDENTIAL.encode() not in leaked
     assert stack.serve.metric("gitxds_xds_refused_total", reason="identity") == before + 2
     refused = [r for r in stack.serve.status()["refused"] if r["gateway"] == gateway]
-    assert refused == [
-        {**refused[0], "node_id": node_id, "identities": [f"{TRUST}/edge-a"], "count": 2}
-    ]
+    assert refused == [{**refused[0], "node_id": node_id, "identities": [f"{TRUST}/edge-a"], "count": 2}]
     lines = [line for line in stack.serve.log_tail(400).splitlines() if "refused xDS stream" in line]
     assert sum(f"gateway {gateway} " in line for line in lines) == 1  # logged once, counted twice

@@ -22,7 +22,6 @@ from harness.certs import CertificateAuthority, Issued
 from harness.configs import backend_doc, gateway_doc, route_doc, write_config
 from harness.serve import ServeProcess, gitxds_command
 
-
 IDENTITY = "spiffe://gitxds.test/ns/edge/sa/envoy-edge"
 
 

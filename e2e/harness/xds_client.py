@@ -25,7 +25,9 @@ def node(node_id: str, cluster: str) -> Node:
     return Node(id=node_id, cluster=cluster)
 
 
-def sotw(type_url: str, names: Sequence[str] = (), node: Node | None = None, **fields: Any) -> DiscoveryRequest:
+def sotw(
+    type_url: str, names: Sequence[str] = (), node: Node | None = None, **fields: Any
+) -> DiscoveryRequest:
     request = DiscoveryRequest(type_url=type_url, resource_names=list(names), **fields)
     if node is not None:
         request.node.CopyFrom(node)

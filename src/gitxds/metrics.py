@@ -59,6 +59,9 @@ class Metrics:
             buckets=CONVERGENCE_BUCKETS,
             registry=registry,
         )
+        self.git_fetches = Counter(
+            "gitxds_git_fetches", "Fetches of the --git-url remote, by result", ["result"], registry=registry
+        )
         self.config_reloads = Counter(
             "gitxds_config_reloads", "Config reload attempts, by result", ["result"], registry=registry
         )

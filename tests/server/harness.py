@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from gitxds.metrics import Metrics
 from gitxds.xds.cache import GroupResolver, SnapshotCache, group_from_node_cluster
-from gitxds.xds.server import XdsEvent, XdsServer
+from gitxds.xds.server import XdsEvent, XdsLimits, XdsServer
 
 from .fake_envoy import FakeEnvoy
 
@@ -49,10 +49,12 @@ class Env:
         return self.registry.get_sample_value(name, labels) or 0.0
 
 
-async def start_env(resolver: GroupResolver = group_from_node_cluster) -> Env:
+async def start_env(
+    resolver: GroupResolver = group_from_node_cluster, limits: XdsLimits | None = None
+) -> Env:
     registry = CollectorRegistry()
     cache = SnapshotCache(resolver)
-    server = XdsServer(cache, metrics=Metrics(registry))
+    server = XdsServer(cache, metrics=Metrics(registry), limits=limits)
     port = await server.start()
     env = Env(cache=cache, server=server, port=port, registry=registry)
     server.on_event(env.events.append)
@@ -66,12 +68,14 @@ async def stop_env(env: Env) -> None:
 
 
 def run_xds(
-    scenario: Callable[[Env], Awaitable[None]], resolver: GroupResolver = group_from_node_cluster
+    scenario: Callable[[Env], Awaitable[None]],
+    resolver: GroupResolver = group_from_node_cluster,
+    limits: XdsLimits | None = None,
 ) -> None:
     """Start a server, run ``scenario`` against it, and always shut everything down."""
 
     async def main() -> None:
-        env = await start_env(resolver)
+        env = await start_env(resolver, limits)
         try:
             await asyncio.wait_for(scenario(env), TEST_TIMEOUT)
         finally:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gitxds.gitops.gitcmd import GitError, run_git_async
+from gitxds.metrics import Metrics
 
 
 class GitSync:
@@ -25,6 +26,7 @@ class GitSync:
         branch: str = "main",
         poll_seconds: float = 15.0,
         logger: logging.Logger | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.url = url
         self.checkout = checkout
@@ -32,6 +34,7 @@ class GitSync:
         self.poll_seconds = poll_seconds
         self._log = logger or logging.getLogger("gitxds.gitsync")
         self._lock = asyncio.Lock()
+        self._metrics = metrics
         self.head: str | None = None
         self.last_error: str | None = None
 
@@ -62,11 +65,17 @@ class GitSync:
                 await run_git_async(self.checkout, "reset", "--quiet", "--hard", "FETCH_HEAD")
                 self.head = await run_git_async(self.checkout, "rev-parse", "HEAD")
                 self.last_error = None
+                self._count("fetched")
             except GitError as exc:
                 self.last_error = str(exc)
+                self._count("failed")
                 self._log.warning("git sync failed, keeping %s: %s", self.head, exc)
                 raise
             return self.head
+
+    def _count(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.git_fetches.labels(result=result).inc()
 
     async def poll_forever(self, on_change: Callable[[str], Awaitable[None]]) -> None:
         """Fetch every ``poll_seconds``; call ``on_change(commit)`` when the tip moved."""

@@ -103,7 +103,11 @@ class GitxdsService:
         if options.git_url:
             checkout = options.checkout_dir or Path("/tmp/gitxds-checkout")
             self.git = GitSync(
-                options.git_url, checkout, branch=options.git_branch, poll_seconds=options.git_poll_seconds
+                options.git_url,
+                checkout,
+                branch=options.git_branch,
+                poll_seconds=options.git_poll_seconds,
+                metrics=self.metrics,
             )
             config_dir = checkout / options.config_dir
         self.config_dir = config_dir

@@ -14,6 +14,7 @@ from gitxds.xds.server.limits import XdsLimits
 from gitxds.xds.server.planner import SharedMemo
 from gitxds.xds.server.state import InFlight, NameSets, StreamState, TypeState
 from gitxds.xds.server.status import XdsEvent
+from gitxds.xds.server.trim import MemoryTrimmer
 
 
 @dataclass(eq=False)
@@ -25,6 +26,7 @@ class ServerContext:
     identity_policy: IdentityPolicy | None = None
     refusals: RefusalLog = field(default_factory=lambda: RefusalLog(logging.getLogger("gitxds.xds.server")))
     memo: SharedMemo = field(default_factory=SharedMemo)
+    trimmer: MemoryTrimmer = field(default_factory=MemoryTrimmer)
     name_sets: NameSets = field(default_factory=NameSets)
     clock: Callable[[], float] = time.monotonic
 

@@ -19,6 +19,7 @@ from gitxds.xds.server.limits import XdsLimits
 from gitxds.xds.server.planner import in_sync
 from gitxds.xds.server.status import ProxyStatus, TypeStatus, Variant, XdsEvent
 from gitxds.xds.server.streams import StreamRunner
+from gitxds.xds.server.trim import map_large_blocks
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # the largest response (a gateway's whole config)
 
@@ -103,6 +104,7 @@ class XdsServer:
         self, address: str = "127.0.0.1:0", credentials: grpc.ServerCredentials | None = None
     ) -> int:
         """Listen on ``address``; with ``credentials`` (TLS, possibly mutual) instead of plaintext."""
+        map_large_blocks()
         limits = self._context.limits
         server = grpc.aio.server(
             options=(*GRPC_OPTIONS, ("grpc.max_receive_message_length", limits.max_request_bytes))

@@ -19,6 +19,7 @@ from gitxds.xds.server.sotw import handle_sotw_request, plan_sotw
 from gitxds.xds.server.state import StreamState
 from gitxds.xds.server.status import Variant
 
+_TRIM_AFTER_NAMES = 10_000  # a stream that asked for this many names leaves megabytes freed behind
 _SERVED = ", ".join(sorted(typeurls.SHORT_NAMES))
 _CHANGED = object()
 _ENDED = object()
@@ -57,6 +58,7 @@ class StreamRunner:
         self._handle, self._plan = _PROTOCOLS[variant]
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self.identities: frozenset[str] = frozenset()  # SANs of the peer's verified certificate
+        self._names_asked = 0
 
     async def run(self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve until the proxy closes the stream. Writes with ``context.write`` so that no frame,
@@ -78,6 +80,8 @@ class StreamRunner:
             reader.cancel()
             for type_state in self.state.types.values():
                 self.ctx.name_sets.release(type_state.names)
+            if self._names_asked >= _TRIM_AFTER_NAMES:
+                self.ctx.trimmer.soon()
 
     async def _apply_pending(self) -> bool:
         """Wait for input, then apply everything queued; False when the stream is over."""
@@ -154,6 +158,7 @@ class StreamRunner:
                 + len(request.resource_names_unsubscribe)
                 + len(request.initial_resource_versions)
             )
+        self._names_asked += count
         if count > self.ctx.limits.max_names_per_request:
             raise LimitExceededError(
                 f"{count} resource names in one {typeurls.SHORT_NAMES[type_url]} request; "
