@@ -4,8 +4,14 @@
 # checked with `envoy --mode validate` before any proxy is sent it. Writable paths are /tmp only
 # (Envoy validation files, the --git-url checkout); mount an emptyDir there.
 #
+# xDS listens on every interface, so it is mutual TLS: mount the server certificate, its key and the
+# CA that signs the Envoys' certificates at /etc/gitxds/tls (tls.crt, tls.key, ca.crt: the layout of
+# a cert-manager Secret). The admin port needs a token ($GITXDS_ADMIN_TOKEN or --admin-token-file);
+# without one gitxds refuses to start (docs/security.md).
+#
 #   docker build -t gitxds .
-#   docker run --read-only --tmpfs /tmp -v "$PWD/examples/ai-gateway:/config:ro" -p 18000:18000 -p 9900:9900 gitxds
+#   docker run --read-only --tmpfs /tmp -v "$PWD/examples/ai-gateway:/config:ro" \
+#     -v "$PWD/tls:/etc/gitxds/tls:ro" -e GITXDS_ADMIN_TOKEN=... -p 18000:18000 -p 9900:9900 gitxds
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -36,4 +42,4 @@ EXPOSE 18000 9900
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9900/healthz', timeout=2)"]
 ENTRYPOINT ["gitxds", "serve"]
-CMD ["/config", "--xds-address", "0.0.0.0:18000", "--admin-address", "0.0.0.0:9900"]
+CMD ["/config", "--xds-address", "0.0.0.0:18000", "--admin-address", "0.0.0.0:9900", "--tls-cert", "/etc/gitxds/tls/tls.crt", "--tls-key", "/etc/gitxds/tls/tls.key", "--client-ca", "/etc/gitxds/tls/ca.crt"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitxds.cli import COMMANDS, build_parser
+from gitxds.gitops.exposure import open_exposures
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -71,6 +72,16 @@ def test_the_entrypoint_is_the_console_script_and_its_default_arguments_parse() 
     assert set(the("EXPOSE")[-1].split()) == {str(xds_port), str(admin_port)}
     healthcheck = the("HEALTHCHECK")[-1]
     assert f"http://127.0.0.1:{admin_port}/healthz" in healthcheck
+
+
+def test_the_default_arguments_serve_xds_on_mutual_tls_and_need_an_admin_token() -> None:
+    args = build_parser().parse_args(json.loads(the("ENTRYPOINT")[-1])[1:] + json.loads(the("CMD")[-1]))
+    assert not args.insecure
+    tls = {"xds_address": args.xds_address, "admin_address": args.admin_address}
+    assert args.client_ca is not None and args.tls_cert is not None and args.tls_key is not None
+    assert open_exposures(**tls, mutual_tls=True, admin_token=True) == []
+    # With no $GITXDS_ADMIN_TOKEN the image refuses to start rather than open the admin port.
+    assert open_exposures(**tls, mutual_tls=True, admin_token=False) != []
 
 
 def test_runs_as_a_numeric_non_root_user_on_a_slim_python_311_with_git_and_envoy() -> None:

@@ -20,6 +20,8 @@ from kubernetes.client import ApiClient
 
 from gitxds.cli import build_parser
 from gitxds.gitops.envoy_check import find_envoy
+from gitxds.gitops.exposure import open_exposures
+from harness.certs import CertificateAuthority
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -33,6 +35,12 @@ MODELS = {
     "Service": "V1Service",
     "PodDisruptionBudget": "V1PodDisruptionBudget",
 }
+# cert-manager kinds (no model in the kubernetes client): the spec fields these manifests may use.
+CERT_MANAGER_FIELDS = {
+    "Issuer": {"selfSigned", "ca"},
+    "Certificate": {"secretName", "isCA", "commonName", "dnsNames", "uris", "usages", "duration",
+                    "privateKey", "issuerRef"},
+}  # fmt: skip
 
 
 def kustomization(directory: Path) -> dict[str, Any]:
@@ -89,6 +97,10 @@ def test_kustomizations_list_every_manifest_file() -> None:
 
 @pytest.mark.parametrize("obj", ALL_OBJECTS, ids=lambda o: f"{o['kind']}/{o['metadata']['name']}")
 def test_every_object_is_a_kubernetes_object_with_no_unknown_field(obj: dict[str, Any]) -> None:
+    if obj["kind"] in CERT_MANAGER_FIELDS:
+        assert obj["apiVersion"] == "cert-manager.io/v1"
+        assert set(obj["spec"]) <= CERT_MANAGER_FIELDS[obj["kind"]], obj["metadata"]["name"]
+        return
     client = ApiClient()
     model = client.deserialize(json.dumps(obj), MODELS[obj["kind"]], "application/json")
     assert unknown_keys(obj, client.sanitize_for_serialization(model)) == []
@@ -228,8 +240,17 @@ def test_the_envoy_bootstrap_reaches_the_gitxds_service_and_envoy_accepts_it(tmp
     assert bootstrap["node"]["cluster"] == "edge"
     envoy = find_envoy()
     assert envoy is not None
+    # The bootstrap reads the pod's mounted certificate files: give it real ones at the same names.
+    tls_dir = edge_tls_mount()
+    ca = CertificateAuthority(tmp_path / "ca")
+    issued = ca.issue("edge", serial=1)
+    text = (EDGE / "envoy.yaml").read_text()
+    for name, source in (("ca.crt", ca.cert), ("tls.crt", issued.cert), ("tls.key", issued.key)):
+        assert f"{tls_dir}/{name}" in text
+        text = text.replace(f"{tls_dir}/{name}", str(source))
+    (tmp_path / "envoy.yaml").write_text(text)
     check = subprocess.run(
-        [envoy, "--mode", "validate", "-c", str(EDGE / "envoy.yaml"), "--service-node", "envoy-edge-0"],
+        [envoy, "--mode", "validate", "-c", str(tmp_path / "envoy.yaml"), "--service-node", "envoy-edge-0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -253,3 +274,48 @@ def test_the_edge_mounts_the_generated_bootstrap_and_listens_where_the_example_g
     assert {p["containerPort"] for p in envoy["ports"]} == {
         lst["port"] for lst in gateway["spec"]["listeners"]
     }
+
+
+def edge_tls_mount() -> str:
+    mounts = {m["name"]: m["mountPath"] for m in container("envoy-edge", "envoy")["volumeMounts"]}
+    return str(mounts["xds-tls"])
+
+
+def secret_mounted_at(deployment: str, container_name: str, directory: str) -> str:
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    mount = next(
+        m for m in container(deployment, container_name)["volumeMounts"] if m["mountPath"] == directory
+    )
+    return str(volumes[mount["name"]]["secret"]["secretName"])
+
+
+def test_xds_is_mutual_tls_with_certificates_from_one_ca_and_admin_needs_a_token() -> None:
+    args = serve_args()
+    tls_dir = str(Path(args.tls_cert).parent)
+    assert {str(args.tls_cert), str(args.tls_key), str(args.client_ca)} == {
+        f"{tls_dir}/tls.crt",
+        f"{tls_dir}/tls.key",
+        f"{tls_dir}/ca.crt",
+    }
+    server_cert = one("Certificate", "gitxds-xds")
+    assert secret_mounted_at("gitxds", "gitxds", tls_dir) == server_cert["spec"]["secretName"]
+    assert open_exposures(xds_address=args.xds_address, mutual_tls=True, admin_address=args.admin_address,
+                          admin_token=args.admin_token_file is not None) == []  # fmt: skip
+    assert not args.insecure
+    bootstrap = yaml.safe_load((EDGE / "envoy.yaml").read_text())
+    xds = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    assert xds["endpoint"]["address"]["socket_address"]["address"] in server_cert["spec"]["dnsNames"]
+    edge_cert = one("Certificate", "envoy-edge")
+    assert secret_mounted_at("envoy-edge", "envoy", edge_tls_mount()) == edge_cert["spec"]["secretName"]
+    ca_issuer = one("Issuer", server_cert["spec"]["issuerRef"]["name"])
+    assert edge_cert["spec"]["issuerRef"] == server_cert["spec"]["issuerRef"]
+    assert one("Certificate", "gitxds-ca")["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
+
+
+def test_the_edge_certificate_carries_the_identity_the_example_gateway_lists() -> None:
+    account = pod_spec("envoy-edge")["serviceAccountName"]
+    one("ServiceAccount", account)
+    identity = f"spiffe://cluster.local/ns/gitxds/sa/{account}"
+    assert one("Certificate", "envoy-edge")["spec"]["uris"] == [identity]
+    gateway = yaml.safe_load((ROOT / "examples/ai-gateway/gateway.yaml").read_text())
+    assert gateway["spec"]["proxies"]["identities"] == [identity]
