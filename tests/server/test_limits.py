@@ -36,6 +36,8 @@ def test_streams_beyond_the_server_limit_are_refused_and_free_their_slot_when_cl
         assert env.metric("gitxds_xds_refused_total", reason="limit") == 1
         await first[0].close()
         env.clients.remove(first[0])
+        while len(env.server.proxies()) > 2:  # the server notices the closed stream
+            await asyncio.sleep(0.01)
         later = await env.connect("envoy-later")
         await later.request(CDS)
         assert (await later.recv(CDS)).resources
