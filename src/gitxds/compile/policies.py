@@ -83,7 +83,7 @@ def compile_gateway(document: Document, refs: References) -> tuple[ir.Gateway | 
         proxies=ir.ProxySelector(
             cluster=spec.proxies.cluster,
             node_id=spec.proxies.node_id,
-            identities=frozenset(spec.proxies.identities),
+            identities=tuple(sorted(set(spec.proxies.identities))),
         ),
         listeners=tuple(
             ir.Listener(

@@ -167,7 +167,7 @@ class GitxdsService:
     def _identities_of(self, gateway: str) -> frozenset[str]:
         """The certificate SANs allowed to receive ``gateway`` (``proxies.identities``)."""
         gateways = self.reconciler.model.gateways if self.reconciler.model is not None else ()
-        return next((g.proxies.identities for g in gateways if g.name == gateway), frozenset())
+        return frozenset(next((g.proxies.identities for g in gateways if g.name == gateway), ()))
 
     def _start_discovery(self, on_change: EndpointsChanged) -> EndpointDiscovery:
         api = discovery_api(self.options.kubeconfig, self.options.in_cluster)

@@ -416,7 +416,7 @@ class ProxySelector:
 
     cluster: str | None = None
     node_id: str | None = None
-    identities: frozenset[str] = frozenset()
+    identities: tuple[str, ...] = ()  # sorted, without duplicates
 
     def matches(self, node_id: str, node_cluster: str) -> bool:
         if self.node_id is not None:
