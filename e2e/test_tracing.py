@@ -46,6 +46,10 @@ def _documents(collector_port: int, listen_port: int, up: dict[str, int]) -> lis
                 _rule("/retry", [{"name": "flaky"}], retries={"attempts": 2, "on": ["5xx"]}),
                 _rule("/fallback", [{"name": "down"}], fallback=["spare"]),
                 _rule("/tiered", [{"name": "stable"}], rateLimit="tiered"),
+                {
+                    "matches": [{"path": {"prefix": "/v1/chat"}, "model": {"exact": "chat-large"}}],
+                    "backends": [{"name": "canary"}],
+                },
             ],
         ),
     ]
@@ -73,13 +77,14 @@ def _spans_of(collector: TraceCollector, trace_ids: set[str]) -> list[ReceivedSp
     return [span for span in collector.spans if span.trace_id in trace_ids]
 
 
-def _send_traced(traced, path: str, count: int, headers: dict[str, str] | None = None):
+def _send_traced(traced, path: str, count: int, headers: dict[str, str] | None = None, **request):
     """``count`` requests with sampled traceparents: [(trace id, response)]."""
     sent = []
     with HttpClient(traced.gateway.port) as client:
         for _ in range(count):
             trace_id, parent = _traceparent()
-            sent.append((trace_id, client.request(path, headers={"traceparent": parent, **(headers or {})})))
+            all_headers = {"traceparent": parent, **(headers or {})}
+            sent.append((trace_id, client.request(path, headers=all_headers, **request)))
     return sent
 
 
@@ -114,14 +119,17 @@ def test_a_sampled_traceparent_is_always_traced_and_reaches_the_upstream(traced)
     assert set(arms) == {"stable", "canary"}, "each canary arm shows in the spans"
 
 
-def test_spans_name_the_retry_and_fallback_outcome_and_the_key_tier(traced) -> None:
+def test_spans_name_the_retry_and_fallback_outcome_the_key_tier_and_the_model(traced) -> None:
     retry = _send_traced(traced, "/retry", 4)
     fallback = _send_traced(traced, "/fallback", 3)
     pro = _send_traced(traced, "/tiered", 2, {"x-api-key": "k1", "x-tier": "pro"})
     default = _send_traced(traced, "/tiered", 2, {"x-api-key": "k2"})
-    assert [r.status for _, r in retry + fallback + pro + default] == [200] * 11
-    retried, fell_back, pro_spans, default_spans = _spans_for(traced, retry, fallback, pro, default)
-    assert len(retried + fell_back + pro_spans + default_spans) == 11
+    model = _send_traced(traced, "/v1/chat", 2, method="POST", body={"model": "chat-large"})
+    assert [r.status for _, r in retry + fallback + pro + default + model] == [200] * 13
+    retried, fell_back, pro_spans, default_spans, model_spans = _spans_for(
+        traced, retry, fallback, pro, default, model
+    )
+    assert len(retried + fell_back + pro_spans + default_spans + model_spans) == 13
     assert {s.attributes["gitxds.upstream.attempts"] for s in retried} == {"2"}, "every other answer fails"
     assert {s.attributes["gitxds.backend"] for s in retried} == {"flaky"}
     for span in fell_back:
@@ -131,6 +139,9 @@ def test_spans_name_the_retry_and_fallback_outcome_and_the_key_tier(traced) -> N
     assert {s.attributes["gitxds.api_key.tier"] for s in pro_spans} == {"pro"}
     assert {s.attributes["gitxds.api_key.tier"] for s in default_spans} == {"free"}
     assert "gitxds.api_key.tier" not in retried[0].attributes, "only rules with a rate limit have tiers"
+    assert {s.attributes["gen_ai.request.model"] for s in model_spans} == {"chat-large"}
+    assert {s.attributes["gitxds.backend"] for s in model_spans} == {"canary"}
+    assert "gen_ai.request.model" not in retried[0].attributes, "only rules that route on model read it"
 
 
 def test_head_sampling_keeps_about_ten_percent(traced) -> None:

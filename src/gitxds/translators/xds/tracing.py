@@ -28,7 +28,9 @@ from envoy.type.v3.percent_pb2 import Percent
 
 from gitxds import ir
 from gitxds.translators.xds._proto import duration, fractional_percent, packed
+from gitxds.translators.xds.ai import AI_NAMESPACE, MODEL_KEY
 from gitxds.translators.xds.endpoints import BACKEND_METADATA_KEY, METADATA_NAMESPACE
+from gitxds.translators.xds.filters import reads_model
 
 __all__ = [
     "ATTEMPTS_ATTRIBUTE",
@@ -101,11 +103,10 @@ def _tier_tag(policy: ir.RateLimitPolicy) -> CustomTag:
 
 
 def requested_model_source(rule: ir.Rule) -> str | None:
-    """The Envoy format string that reads the model a request asks for, on rules that route on the
-    request body's ``model``; None on every other rule. No rule routes on ``model`` yet: when model
-    matching lands it returns the metadata its body filter writes, and the attribute follows."""
-    del rule
-    return None
+    """The Envoy format string that reads the model a request asks for: on rules that route on the
+    request body's ``model``, what the body filter wrote into the request's metadata; None on every
+    other rule (the body is read only where a rule routes on it)."""
+    return f"%DYNAMIC_METADATA({AI_NAMESPACE}:{MODEL_KEY})%" if reads_model(rule) else None
 
 
 def route_tracing_for(
