@@ -17,6 +17,7 @@ import gc
 import multiprocessing
 import os
 import time
+import tracemalloc
 from typing import Any
 
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -193,12 +194,17 @@ async def _wait_until(predicate: Any, timeout: float, interval: float = 0.002) -
     return time.perf_counter() - start
 
 
-async def measure(variant: str, proxies: int) -> dict[str, float]:
+async def measure(
+    variant: str, proxies: int, trace_python: bool = False, grpc_options: tuple[tuple[str, int], ...] = ()
+) -> dict[str, float]:
     from prometheus_client import CollectorRegistry
 
     from gitxds.metrics import Metrics
     from gitxds.xds.cache import Snapshot, SnapshotCache
     from gitxds.xds.server import XdsEvent, XdsServer
+    from gitxds.xds.server import server as server_module
+
+    server_module.GRPC_OPTIONS = (*server_module.GRPC_OPTIONS, *grpc_options)
 
     registry = CollectorRegistry()
     cache = SnapshotCache()
@@ -219,6 +225,9 @@ async def measure(variant: str, proxies: int) -> dict[str, float]:
     server.on_event(on_event)
     port = await server.start()
     rss_idle = rss_bytes()
+    if trace_python:
+        tracemalloc.start()
+        python_before = tracemalloc.take_snapshot()
     context = multiprocessing.get_context("spawn")
     stop_event = context.Event()
     share = -(-proxies // CLIENT_PROCESSES)
@@ -242,6 +251,10 @@ async def measure(variant: str, proxies: int) -> dict[str, float]:
         assert len(statuses) == proxies and all(status.in_sync for status in statuses)
         await asyncio.sleep(1.0)
         rss_synced = rss_bytes()
+        python_kb = 0.0
+        if trace_python:
+            python_kb = _python_growth(python_before, tracemalloc.take_snapshot(), proxies)
+            tracemalloc.stop()
 
         build_start = time.perf_counter()
         resources: dict[str, list[Any]] = {t: list(first.resources(t)) for t in (CDS, EDS, LDS, RDS)}
@@ -269,7 +282,18 @@ async def measure(variant: str, proxies: int) -> dict[str, float]:
         "rss_idle_mb": rss_idle / 2**20,
         "rss_synced_mb": rss_synced / 2**20,
         "kb_per_stream": (rss_synced - rss_idle) / proxies / 1024,
+        "python_kb_per_stream": python_kb,
     }
+
+
+def _python_growth(before: Any, after: Any, proxies: int) -> float:
+    """KB per stream of Python objects allocated while the streams connected (and still alive),
+    with the largest allocation sites printed."""
+    stats = after.compare_to(before, "lineno")
+    for stat in stats[:8]:
+        frame = stat.traceback[0]
+        print(f"  {stat.size_diff / proxies:8.0f} B/stream  {frame.filename}:{frame.lineno}", flush=True)
+    return sum(stat.size_diff for stat in stats) / proxies / 1024
 
 
 def _bytes_sent(registry: Any) -> float:
@@ -282,8 +306,8 @@ def _bytes_sent(registry: Any) -> float:
     )
 
 
-def _measure_in_process(variant: str, proxies: int, results: Any) -> None:
-    results.put(asyncio.run(measure(variant, proxies)))
+def _measure_in_process(variant: str, proxies: int, results: Any, *options: Any) -> None:
+    results.put(asyncio.run(measure(variant, proxies, *options)))
 
 
 def main() -> None:
@@ -292,16 +316,23 @@ def main() -> None:
     )
     parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--variants", nargs="+", default=["delta", "sotw"], choices=["sotw", "delta"])
+    parser.add_argument("--trace-python", action="store_true", help="split Python objects from the rest")
+    parser.add_argument(
+        "--grpc-option", action="append", default=[], metavar="KEY=INT", help="extra gRPC server option"
+    )
     args = parser.parse_args()
+    grpc_options = tuple((key, int(value)) for key, value in (o.split("=", 1) for o in args.grpc_option))
     context = multiprocessing.get_context("spawn")
     columns = ["initial_sync_s", "change_build_ms", "all_acked_s", "server_cpu_s", "bytes_per_proxy",
-               "rss_idle_mb", "rss_synced_mb", "kb_per_stream"]  # fmt: skip
+               "rss_idle_mb", "rss_synced_mb", "kb_per_stream", "python_kb_per_stream"]  # fmt: skip
     print(f"{'variant':8}{'proxies':>8}" + "".join(f"{c:>17}" for c in columns), flush=True)
     for variant in args.variants:
         for proxies in args.proxies:
             results = context.Queue()
             # Each case gets a fresh server process so RSS figures do not carry over.
-            case = context.Process(target=_measure_in_process, args=(variant, proxies, results))
+            case = context.Process(
+                target=_measure_in_process, args=(variant, proxies, results, args.trace_python, grpc_options)
+            )
             case.start()
             row = results.get()
             case.join()

@@ -6,14 +6,14 @@ proxy selector equals an earlier gateway's never reaches an Envoy (each Envoy re
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from gitxds import ir
 from gitxds.config import Document
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
-__all__ = ["duplicate_matches", "duplicate_proxies"]
+__all__ = ["Claim", "duplicate_matches", "duplicate_proxies", "route_claims"]
 
 _ANY_HOST = "*"
 
@@ -41,24 +41,43 @@ def duplicate_proxies(gateways: Iterable[tuple[Document, ir.Gateway]]) -> dict[s
     return found
 
 
-def duplicate_matches(routes: Iterable[tuple[Document, ir.Route]]) -> dict[str, list[Diagnostic]]:
+Claim = tuple[int, int | None, tuple[str, str, Hashable], str]  # rule index, match position, key, rule
+
+
+def route_claims(route: ir.Route) -> tuple[Claim, ...]:
+    """Every (gateway, host, match) a route's rules claim, in rule and match order."""
+    return tuple(
+        (index, position, key, rule.name)
+        for index, rule in enumerate(route.rules)
+        for position, match in _matches(rule)
+        for key in _keys(route, match)
+    )
+
+
+def duplicate_matches(
+    routes: Iterable[tuple[Document, ir.Route]],
+    claims_of: Callable[[ir.Route], Sequence[Claim]] = route_claims,
+) -> dict[str, list[Diagnostic]]:
     """Route name -> diagnostics, for routes that repeat a match already claimed (routes in name order).
 
-    A route with a duplicate is dropped, so its other matches do not claim anything.
+    A route with a duplicate is dropped, so its other matches do not claim anything. ``claims_of``:
+    :func:`route_claims`, or a memoized form of it.
     """
     claimed: dict[tuple[str, str, Hashable], str] = {}
     found: dict[str, list[Diagnostic]] = {}
     for document, route in sorted(routes, key=lambda pair: pair[1].name):
         own: dict[tuple[str, str, Hashable], str] = {}
         problems = []
-        for index, rule in enumerate(route.rules):
-            for position, match in _matches(rule):
-                for key in _keys(route, match):
-                    owner = claimed.get(key) or own.get(key)
-                    if owner is not None:
-                        problems.append(_diagnostic(document, index, position, key, owner))
-                        break
-                    own[key] = rule.name
+        reported = None  # one problem per match is enough
+        for index, position, key, rule_name in claims_of(route):
+            if reported == (index, position):
+                continue
+            owner = claimed.get(key) or own.get(key)
+            if owner is not None:
+                problems.append(_diagnostic(document, index, position, key, owner))
+                reported = (index, position)
+                continue
+            own[key] = rule_name
         if problems:
             found[route.name] = problems
         else:

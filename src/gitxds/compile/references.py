@@ -27,6 +27,8 @@ class References:
 
     available: dict[str, set[str]] = field(default_factory=dict)
     dropped: dict[str, set[str]] = field(default_factory=dict)
+    # (kind, name) of every lookup since ``looked_up`` was last reset: what a compile depended on
+    looked_up: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, kind: str, name: str) -> None:
         self.available.setdefault(kind, set()).add(name)
@@ -37,6 +39,7 @@ class References:
 
     def check(self, document: Document, path: FieldPath, kind: str, name: str) -> Diagnostic | None:
         """``None`` when ``name`` resolves, else the diagnostic to report at ``path``."""
+        self.looked_up.append((kind, name))
         known = self.available.get(kind, set())
         if name in known:
             return None
@@ -45,6 +48,9 @@ class References:
             return document.diagnostic(path, Reason.DEPENDENCY_DROPPED, message)
         message = f'no {kind} named "{name}" (known: {_listing(known)})'
         return document.diagnostic(path, _UNKNOWN_REASONS[kind], message)
+
+    def resolves(self, kind: str, name: str) -> bool:
+        return name in self.available.get(kind, ())
 
     def check_all(self, document: Document, refs: Iterable[tuple[FieldPath, str, str]]) -> list[Diagnostic]:
         found = (self.check(document, path, kind, name) for path, kind, name in refs)

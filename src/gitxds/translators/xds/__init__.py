@@ -22,6 +22,7 @@ from gitxds.translators.xds.endpoints import (
 from gitxds.translators.xds.filters import FilterPlan, filter_plan_for, http_filters_for
 from gitxds.translators.xds.gateway import hash_headers_for, translate_gateway
 from gitxds.translators.xds.listeners import listener_for, listener_name, route_configuration_name
+from gitxds.translators.xds.memo import TranslationMemo
 from gitxds.translators.xds.routes import (
     BACKEND_HEADER,
     route_configuration_for,
@@ -37,6 +38,7 @@ __all__ = [
     "DiscoveredEndpoints",
     "FilterPlan",
     "SecretValues",
+    "TranslationMemo",
     "UnknownSecretError",
     "aggregate_cluster_for",
     "aggregate_cluster_name",

@@ -1,0 +1,113 @@
+"""What one more xDS stream costs in server memory, split into gRPC's own share and gitxds's.
+
+``bench/fanout.py`` measures the RSS a delta ADS stream adds to the real server. This benchmark
+measures the floor under it: a grpc.aio server whose only method is a bidirectional stream that
+answers one message and then idles, with the same server options as the xDS server, and N clients in
+separate processes, one connection and one call each (as N Envoys would). Server RSS is read after
+returning freed heap pages to the OS, at two sizes; the difference per added stream is what gRPC
+itself keeps per connection and call, before gitxds holds anything.
+
+    python -m bench.stream_memory [--streams 100 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+
+from bench.fanout import rss_bytes
+from gitxds.xds.server.server import GRPC_OPTIONS
+
+METHOD = "/bench.Idle/Stream"
+
+
+def run_clients(port: int, count: int, ready: Any, stop: Any) -> None:
+    async def main() -> None:
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(count)]
+        calls = [channel.stream_stream(METHOD)() for channel in channels]
+        for call in calls:
+            await call.write(b"hello")
+        for call in calls:
+            await call.read()
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        for channel in channels:
+            await channel.close()
+
+    asyncio.run(main())
+
+
+async def idle_stream(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    async for request in requests:
+        yield request
+
+
+async def measure(streams: int) -> float:
+    """Server RSS growth in bytes with ``streams`` connected, idle streams."""
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    handler = grpc.stream_stream_rpc_method_handler(idle_stream)
+    service = grpc.method_handlers_generic_handler("bench.Idle", {"Stream": handler})
+    server.add_generic_rpc_handlers((service,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    before = rss_bytes()
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    workers = []
+    share = -(-streams // 4)
+    for first in range(0, streams, share):
+        ready = context.Event()
+        worker = context.Process(target=run_clients, args=(port, min(share, streams - first), ready, stop))
+        worker.start()
+        workers.append((worker, ready))
+    try:
+        for _, ready in workers:
+            while not ready.is_set():  # the event lives in another process: look, do not block the loop
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        after = rss_bytes()
+    finally:
+        stop.set()
+        for worker, _ in workers:
+            worker.join(30)
+        await server.stop(0)
+    return after - before
+
+
+def _measure_in_process(streams: int, results: Any) -> None:
+    results.put(asyncio.run(measure(streams)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stream_memory", description=__doc__)
+    parser.add_argument("--streams", type=int, nargs=2, default=[100, 500])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    context = multiprocessing.get_context("spawn")
+    small, large = args.streams
+    per_stream = []
+    for _ in range(args.runs):
+        grown = {}
+        for streams in (small, large):
+            results = context.Queue()
+            case = context.Process(target=_measure_in_process, args=(streams, results))  # fresh server
+            case.start()
+            grown[streams] = results.get()
+            case.join()
+        per_stream.append((grown[large] - grown[small]) / (large - small))
+    kb = statistics.median(per_stream) / 1024
+    print(f"gRPC alone, idle bidi stream on its own connection: {kb:.1f} KB per added stream")
+    print(f"(between {small} and {large} streams, median of {args.runs}, a fresh server each)")
+
+
+if __name__ == "__main__":
+    main()
