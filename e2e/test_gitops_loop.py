@@ -171,10 +171,12 @@ def test_envoy_validation_refuses_a_config_only_envoy_rejects(stack: Stack) -> N
     stack.wait_answering("model-a")
     stack.set_route("model-b", match=ENVOY_ONLY_REJECTS)
     bad = stack.commit("a regex too large for Envoy")
-    rejected = stack.serve.status()["config"]["last_rejected"]
+    config = stack.serve.status()["config"]
+    rejected = config["last_rejected"]
     assert rejected["version"] == bad
     assert [d["reason"] for d in rejected["diagnostics"]] == ["EnvoyRejected"]
     assert "program size" in rejected["diagnostics"][0]["message"]
+    assert config["envoy_check"] == "resident Envoy"  # its NACK, no envoy --mode validate process
     assert stack.serve.metric("gitxds_xds_nacks_total") == 0  # no proxy ever saw it
     assert stack.answers() == "model-a"
 

@@ -15,7 +15,7 @@ from typing import Any
 from gitxds import ir
 from gitxds.gitops.secrets import Secrets
 from gitxds.rollout.controller import Applied
-from gitxds.translators.xds import translate_gateway
+from gitxds.translators.xds import TranslationMemo, translate_gateway
 from gitxds.xds.cache import EncodingMemo, Snapshot
 
 Endpoints = Mapping[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]]
@@ -53,6 +53,7 @@ def build(
     previous: Callable[[str], Snapshot | None],
     *,
     keep_messages: bool = False,
+    translation: TranslationMemo | None = None,
 ) -> Built:
     """Translate every gateway of ``inputs`` once and encode its resources through ``memo``.
 
@@ -62,7 +63,9 @@ def build(
     snapshots: dict[str, Snapshot] = {}
     messages: dict[str, dict[str, list[Any]]] = {}
     for gateway in inputs.model.gateways:
-        resources = translate_gateway(inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints)
+        resources = translate_gateway(
+            inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints, memo=translation
+        )
         snapshots[gateway.name] = memo.snapshot(
             resources, config_version=inputs.version, previous=previous(gateway.name)
         )

@@ -1,9 +1,10 @@
 """Directory -> per-gateway Envoy resources, re-reading only files that changed.
 
 The config package's loader caches each file's parse by its stat signature and content, so a commit
-that touches one file re-parses one file. Compilation and translation run on the whole model; the
-translator's builders are pure on hashable IR values, and the snapshot reuses the encoding of
-unchanged resources, so only what changed is serialized again.
+that touches one file re-parses one file. The compile memo then compiles again only the documents
+of changed files and those referring to something that changed (:mod:`gitxds.compile.memo`);
+translation and encoding have memos of their own, so only what changed is translated and
+serialized again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gitxds import ir
-from gitxds.compile import CompileResult, compile_loaded
+from gitxds.compile import CompileMemo, CompileResult, compile_loaded
 from gitxds.config import DirectoryLoader
 from gitxds.errors import Diagnostic
 from gitxds.translators.xds import translate_gateway
@@ -45,7 +46,9 @@ class IncrementalLoader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._loader = DirectoryLoader(root)
+        self._compile_memo = CompileMemo()  # unchanged files keep their Document objects: reused
 
     def load(self) -> LoadOutcome:
         loaded = self._loader.load()
-        return LoadOutcome(compile_loaded(loaded.config), loaded.contents, loaded.reparsed)
+        compiled = compile_loaded(loaded.config, self._compile_memo)
+        return LoadOutcome(compiled, loaded.contents, loaded.reparsed)

@@ -7,8 +7,9 @@ only the affected endpoint assignments), or any other input (:meth:`Reconciler.a
 
 A version with any diagnostic is never served: the previous snapshots keep serving, and the
 diagnostics are recorded against the commit, logged, counted and shown in status. Before a version
-is published, a real Envoy checks the very resources about to be served (``envoy --mode validate``)
-when a binary is available. An error that is not a config problem (an unreadable file, a bug in a
+is published, a real Envoy checks the very resources about to be served when a binary is available:
+the resident validator Envoy (:mod:`gitxds.gitops.resident_validator`) when it is up, else
+``envoy --mode validate``. An error that is not a config problem (an unreadable file, a bug in a
 step) fails that one reload: it is logged, counted and shown, and the next change reloads normally.
 """
 
@@ -30,6 +31,7 @@ from gitxds.gitops.envoy_check import validate_bootstrap
 from gitxds.gitops.gitcmd import work_tree_root
 from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
+from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.secrets import Secrets, SecretStore
 from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
 from gitxds.gitops.version import files_version, git_version
@@ -37,6 +39,7 @@ from gitxds.metrics import Metrics
 from gitxds.rollout.controller import RolloutController
 from gitxds.translators.xds import (
     SecretValues,
+    TranslationMemo,
     UnknownSecretError,
     bootstrap_json,
     discovered_assignments,
@@ -92,12 +95,14 @@ class Reconciler:
         wall_clock: Callable[[], float] = time.time,
         follow: FollowSources | None = None,
         rollouts: RolloutController | None = None,
+        validator: ResidentValidator | None = None,
     ) -> None:
         self.config_dir = config_dir
         self.cache = cache
         self.metrics = metrics
         self.secrets = secrets
         self.envoy = envoy
+        self.validator = validator  # checks candidates over xDS; envoy --mode validate when it is down
         self.status = ConfigStatus(str(config_dir))
         self.served: Inputs | None = None  # what the published snapshots were built from
         self.detected_at: dict[str, float] = {}  # config version -> when its change was detected
@@ -109,6 +114,7 @@ class Reconciler:
         self._rollouts = rollouts  # rollout progress: an input of the build, like the files
         self._loader = IncrementalLoader(config_dir)
         self._memo = EncodingMemo()
+        self._translation = TranslationMemo()
         self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
         self._lock = asyncio.Lock()
         # Asked on the first build (a --git-url clone appears only then), not on every reload.
@@ -211,7 +217,12 @@ class Reconciler:
         with _step("build"):
             try:
                 built = await asyncio.to_thread(
-                    build, inputs, self._memo, self.cache.get, keep_messages=check and bool(self.envoy)
+                    build,
+                    inputs,
+                    self._memo,
+                    self.cache.get,
+                    keep_messages=check and bool(self.envoy),
+                    translation=self._translation,
                 )
                 self._memo.retire()
             except UnknownSecretError as exc:
@@ -235,11 +246,33 @@ class Reconciler:
         return Attempt(version, self._wall_clock(), not problems, trigger, problems, seconds)
 
     async def _envoy_check(self, built: Built) -> tuple[Diagnostic, ...]:
+        """Each gateway's candidate through the resident validator Envoy; a gateway it cannot tell
+        about (it is down, or did not answer) through ``envoy --mode validate``."""
+        redact = built.inputs.secrets.redact
+        problems = []
+        fallback = []
+        for name, snapshot in built.snapshots.items():
+            verdict = await self.validator.check(snapshot) if self.validator is not None else None
+            if verdict is None:
+                fallback.append(name)
+            elif not verdict.accepted:
+                message = f"Envoy rejected this config: {redact(verdict.message)}"
+                problems.append(Diagnostic("", 0, f"Gateway {name}", Reason.ENVOY_REJECTED, message))
+        self.status.envoy_check = self._envoy_check_mode(fallback)
+        return (*problems, *await self._validate_mode_check(built, fallback))
+
+    def _envoy_check_mode(self, fallback: list[str]) -> str:
+        if not fallback:
+            return "resident Envoy"
+        reason = self.validator.down_reason if self.validator is not None else None
+        why = reason or ("disabled" if self.validator is None else "it did not answer")
+        return f"envoy --mode validate (resident Envoy not used: {why})"
+
+    async def _validate_mode_check(self, built: Built, names: list[str]) -> tuple[Diagnostic, ...]:
         """The resources about to be served, inlined in a static bootstrap, real secrets included (in a
         private temporary file) so certificates are checked too."""
         assert self.envoy is not None
         model = built.inputs.model
-        names = list(built.messages)
         verdicts = await asyncio.gather(
             *(
                 validate_bootstrap(

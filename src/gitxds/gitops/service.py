@@ -24,6 +24,7 @@ from gitxds.gitops.exposure import open_exposures
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.reconciler import Reconciler
+from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.rollout_lease import RolloutLease, lease_api
 from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
@@ -113,6 +114,7 @@ class GitxdsService:
         self.config_dir = config_dir
         self.secrets = SecretStore(options.secrets_dir)
         envoy = find_envoy(options.envoy_path) if options.envoy_validate else None
+        self.validator = ResidentValidator(envoy, logger=self._log) if envoy else None
         self.cache = SnapshotCache()
         self.signals, self.signals_receiver = signals_for(lambda: self.reconciler.model)
         self.rollout_driver = RolloutDriver(
@@ -133,6 +135,7 @@ class GitxdsService:
             logger=self._log,
             follow=self._follow_kubernetes_sources,
             rollouts=self.rollout_driver.controller,
+            validator=self.validator,
         )
         self.discovered = EndpointFeed(self._start_discovery, self.reconciler.set_endpoints, logger=self._log)
         self.xds = XdsServer(
@@ -195,6 +198,8 @@ class GitxdsService:
         await asyncio.wait_for(watcher.armed.wait(), timeout=10)
         if self.options.secrets_dir is not None:
             await self._watch_secrets(self.options.secrets_dir)
+        if self.validator is not None:
+            await self.validator.start()  # when it cannot start, versions go through envoy --mode validate
         await self.reconciler.reload("start")
         self._tasks.append(
             self.rollout_driver.start(self.reconciler.reload, git=self.git, sync=self.sync, stop=self._stop)
@@ -218,6 +223,8 @@ class GitxdsService:
         self.discovered.stop()
         await self.xds.stop(grace)
         await self.admin.stop()
+        if self.validator is not None:
+            await self.validator.stop()
 
     async def _on_files_changed(self) -> None:
         await self.reconciler.reload("files changed", detected_at=time.monotonic())

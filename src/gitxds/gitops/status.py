@@ -67,6 +67,7 @@ class ConfigStatus:
     snapshot_versions: dict[str, str] = field(default_factory=dict)  # gateway -> snapshot version
     last_failure: ReloadFailure | None = None
     failures: int = 0
+    envoy_check: str = "off"  # how the last candidate was checked by a real Envoy
 
     def record(self, attempt: Attempt) -> None:
         self.last_attempt = attempt
@@ -83,6 +84,7 @@ class ConfigStatus:
             "last_rejected": self.last_rejected.to_json() if self.last_rejected else None,
             "last_failure": self.last_failure.to_json() if self.last_failure else None,
             "failures": self.failures,
+            "envoy_check": self.envoy_check,
             "gateways": [
                 {"name": g, "snapshot_version": self.snapshot_versions.get(g)} for g in self.gateways
             ],

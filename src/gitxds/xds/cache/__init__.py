@@ -7,6 +7,7 @@ from gitxds.xds.cache.references import Reference
 from gitxds.xds.cache.resource_set import ResourceSet, delta_changes
 from gitxds.xds.cache.snapshot import InconsistentSnapshotError, Snapshot
 from gitxds.xds.cache.snapshot_cache import SnapshotCache, group_from_node_cluster
+from gitxds.xds.cache.unbound import with_unbound_listeners
 
 __all__ = [
     "ChangeCallback",
@@ -24,4 +25,5 @@ __all__ = [
     "delta_changes",
     "group_from_node_cluster",
     "resource_name",
+    "with_unbound_listeners",
 ]

@@ -28,6 +28,11 @@ class EncodingMemo:
         self.encoder = encoder or ResourceEncoder()
         self._older: dict[_Key, EncodedResource] = {}
         self._used: dict[_Key, EncodedResource] = {}
+        # By message identity: a translation memo hands back the very same message for an unchanged
+        # resource, which then needs no serializing to be recognized. Holds the message, so its id
+        # cannot be reused while the entry lives.
+        self._older_messages: dict[int, tuple[Message, _Key, EncodedResource]] = {}
+        self._used_messages: dict[int, tuple[Message, _Key, EncodedResource]] = {}
 
     @property
     def encoded_count(self) -> int:
@@ -35,12 +40,19 @@ class EncodingMemo:
         return self.encoder.encoded_count
 
     def encode(self, type_url: str, message: Message) -> EncodedResource:
-        value = message.SerializeToString(deterministic=True)
-        key = (type_url, value)
-        encoded = self._used.get(key) or self._older.get(key)
-        if encoded is None:
-            encoded = self.encoder.encode_serialized(type_url, message, value)
+        same = self._used_messages.get(id(message)) or self._older_messages.get(id(message))
+        if same is not None and same[0] is message and same[1][0] == type_url:
+            _, key, encoded = same
+        else:
+            value = message.SerializeToString(deterministic=True)
+            key = (type_url, value)
+            encoded = (
+                self._used.get(key)
+                or self._older.get(key)
+                or self.encoder.encode_serialized(type_url, message, value)
+            )
         self._used[key] = encoded
+        self._used_messages[id(message)] = (message, key, encoded)
         return encoded
 
     def snapshot(
@@ -69,3 +81,5 @@ class EncodingMemo:
         """Forget every resource not encoded since the previous call (call after each full build)."""
         self._older = self._used
         self._used = {}
+        self._older_messages = self._used_messages
+        self._used_messages = {}

@@ -1,0 +1,174 @@
+"""One Envoy, private to this gitxds process, that sees every candidate version before the fleet does.
+
+Starting ``envoy --mode validate`` for each version costs an Envoy start (about 130 ms, and seconds
+for a large config). Instead one Envoy stays up, connected over delta xDS to a private xDS server of
+its own (never the fleet's). A candidate gateway snapshot is pushed to it: every type ACKed means the
+version may be published, a NACK refuses it with Envoy's own message. Its listeners are sent with
+``bind_to_port: false``, so it never competes with the real proxies for their ports, and it receives
+the real secrets (it is a local process of ours), so certificates are checked too.
+
+Gateways are checked one after the other: each push replaces what the validator holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import itertools
+import logging
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from gitxds.metrics import Metrics
+from gitxds.translators.xds import bootstrap_json, dynamic_bootstrap
+from gitxds.xds.cache import Snapshot, SnapshotCache, with_unbound_listeners
+from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
+
+__all__ = ["ResidentValidator", "Verdict"]
+
+_GROUP = "candidate"
+_NODE = "gitxds-validator"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    accepted: bool
+    message: str  # Envoy's NACK message when it rejects
+
+
+class ResidentValidator:
+    """Use from the server's event loop: :meth:`start`, then :meth:`check` per gateway, :meth:`stop`."""
+
+    def __init__(
+        self, envoy: str, *, logger: logging.Logger | None = None, start_timeout: float = 20.0
+    ) -> None:
+        self._envoy = envoy
+        self._log = logger or logging.getLogger("gitxds.validator")
+        self._start_timeout = start_timeout
+        self._cache = SnapshotCache(resolver=lambda node_id, node_cluster: _GROUP)
+        # A registry of its own: the validator's stream is not a proxy of the fleet.
+        self._server = XdsServer(self._cache, metrics=Metrics(CollectorRegistry()), logger=self._log)
+        self._server.on_event(self._on_event)
+        self._events = asyncio.Event()
+        self._rejections: dict[str, str] = {}  # candidate label -> Envoy's message
+        self._labels = itertools.count(1)
+        self._process: asyncio.subprocess.Process | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._lock = asyncio.Lock()
+        self.down_reason: str | None = "not started"
+
+    @property
+    def up(self) -> bool:
+        return self.down_reason is None and self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        """Start the private xDS server and Envoy; on failure ``down_reason`` says why (no raise)."""
+        try:
+            port = await self._server.start("127.0.0.1:0")
+            self._workdir = tempfile.TemporaryDirectory(prefix="gitxds-validator-")
+            path = Path(self._workdir.name) / "bootstrap.json"
+            bootstrap = dynamic_bootstrap(
+                xds_address=f"127.0.0.1:{port}", node_id=_NODE, node_cluster=_NODE, admin_port=0, delta=True
+            )
+            path.write_text(bootstrap_json(bootstrap))
+            self._process = await asyncio.create_subprocess_exec(
+                self._envoy,
+                "-c",
+                str(path),
+                "--use-dynamic-base-id",
+                "--concurrency",
+                "1",
+                "--log-level",
+                "critical",
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+            await asyncio.wait_for(self._connected(), self._start_timeout)
+        except (OSError, TimeoutError, subprocess.SubprocessError) as exc:
+            self.down_reason = f"the resident validator Envoy did not start: {exc or 'timed out'}"
+            self._log.warning("%s; validating with envoy --mode validate", self.down_reason)
+            await self.stop()
+            self.down_reason = self.down_reason or "stopped"
+            return
+        self.down_reason = None
+
+    async def _connected(self) -> None:
+        while not self._server.proxies():  # no event marks a new stream: look every 10 ms, bounded
+            if self._process is not None and self._process.returncode is not None:
+                raise OSError(f"envoy exited with status {self._process.returncode}")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        reason = self.down_reason
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()
+        self._process = None
+        await self._server.stop(0)
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+        self.down_reason = reason or "stopped"
+
+    async def check(self, snapshot: Snapshot, timeout: float = 10.0) -> Verdict | None:
+        """Push ``snapshot`` to the resident Envoy: accepted on ACK of every type, else Envoy's NACK.
+
+        ``None`` when the validator cannot tell (it is down, or did not answer in time): the caller
+        validates another way.
+        """
+        async with self._lock:
+            if not self.up:
+                return None
+            label = f"candidate-{next(self._labels)}"
+            candidate = with_unbound_listeners(snapshot, label, self._cache.get(_GROUP))
+            self._cache.set_snapshot(_GROUP, candidate, check=False)
+            try:
+                return await asyncio.wait_for(self._verdict(label, candidate), timeout)
+            except TimeoutError:
+                self._log.warning("the resident validator Envoy did not answer in %.0fs", timeout)
+                return None
+            finally:
+                self._rejections.pop(label, None)
+
+    async def _verdict(self, label: str, candidate: Snapshot) -> Verdict | None:
+        while True:
+            self._events.clear()
+            if label in self._rejections:
+                return Verdict(False, self._rejections[label])
+            if not self.up:
+                return None
+            streams = self._server.proxies()
+            if streams and all(stream.in_sync for stream in streams):
+                return Verdict(True, "")
+            refused = self._refused_before(streams, candidate)
+            if refused is not None:
+                return refused
+            await self._events.wait()
+
+    def _refused_before(self, streams: list[ProxyStatus], candidate: Snapshot) -> Verdict | None:
+        """A type this candidate wants exactly as an earlier candidate had it when Envoy refused it:
+        the server does not send a refused set again, so the earlier message is the answer."""
+        for stream in streams:
+            for type_url, status in stream.types.items():
+                wanted = candidate.resources(type_url).version
+                if not status.in_sync and status.nacked_version == wanted and status.error_message:
+                    return Verdict(False, status.error_message)
+        return None
+
+    def _on_event(self, event: XdsEvent) -> None:
+        if event.error is not None:
+            self._rejections[event.config_version] = event.error
+        self._events.set()
+
+
+def _die_with_parent() -> None:
+    """The validator Envoy must not outlive a gitxds that was killed without a chance to stop it."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
