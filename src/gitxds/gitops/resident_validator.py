@@ -117,7 +117,7 @@ class ResidentValidator:
             self._workdir = None
         self.down_reason = reason or "stopped"
 
-    async def check(self, snapshot: Snapshot, timeout: float = 10.0) -> Verdict | None:
+    async def check(self, snapshot: Snapshot, timeout: float = 60.0) -> Verdict | None:
         """Push ``snapshot`` to the resident Envoy: accepted on ACK of every type, else Envoy's NACK.
 
         ``None`` when the validator cannot tell (it is down, or did not answer in time): the caller
