@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# xds-protos ships an older copy of the OpenTelemetry protos in the same opentelemetry/proto/ files as
+	@# opentelemetry-proto; whichever pip installs last wins. The OTLP package must win (the e2e trace
+	@# receiver reads scope_spans; Envoy's messages load with either copy), whatever order pip chose.
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall \
+		"opentelemetry-proto==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 	touch $(STAMP)
 
 demo: venv

@@ -111,12 +111,11 @@ def _config(base: Path, port: int) -> Path:
 def _gitxds(*args: str) -> tuple[int, str]:
     """``gitxds ARGS`` unprivileged and memory-capped: exit code, stdout and stderr."""
     completed = subprocess.run(
-        [*UNPRIVILEGED, sys.executable, "-m", "gitxds", *args],
+        [*address_space_cap(VALIDATE_MEMORY), *UNPRIVILEGED, sys.executable, "-m", "gitxds", *args],
         capture_output=True,
         text=True,
         timeout=60,  # a FIFO opened for reading would hang here
         check=False,
-        preexec_fn=address_space_cap(VALIDATE_MEMORY),
     )
     output = completed.stdout + completed.stderr
     assert "Traceback" not in output and "MemoryError" not in output, output

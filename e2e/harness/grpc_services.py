@@ -36,6 +36,13 @@ from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from google.protobuf.duration_pb2 import Duration
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+if not hasattr(trace_pb2, "ScopeSpans"):  # xds-protos' older copy of the OTLP protos won the install
+    raise ImportError(
+        "opentelemetry/proto is xds-protos' old copy (no ScopeSpans): run `make venv` again, which "
+        "reinstalls opentelemetry-proto over it"
+    )
 from ruamel.yaml import YAML
 
 from gitxds.demo.authz_server import ApiKeyAuthorizer

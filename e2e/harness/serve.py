@@ -8,18 +8,17 @@ starts ``python -m gitxds serve`` on free ports (or the given xDS port; behind `
 the admin endpoint; ``status()``, ``metrics()`` -> {sample line: value}, ``metric(name, **labels)``,
 ``post(path)``, ``log_tail()``, ``stop()``. ``bootstrap(node_id, cluster, delta)`` runs the real
 ``gitxds bootstrap`` command and returns its YAML text. ``address_space_cap(limit)``: a
-``preexec_fn`` capping a child's memory.
+command prefix (``prlimit``) capping a child's memory.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +65,13 @@ def gitxds_command(*args: str, timeout: float = 30.0) -> str:
     return proc.stdout
 
 
-def address_space_cap(limit: int | None) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that caps the child's address space: a runaway allocation is a MemoryError."""
-    if limit is None:
-        return None
+def address_space_cap(limit: int | None) -> list[str]:
+    """A command prefix that caps the child's address space: a runaway allocation is a MemoryError.
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return cap
+    ``prlimit`` sets the limit in the child after exec. A ``preexec_fn`` would run Python between fork
+    and exec in a test process whose gRPC threads hold locks, and gRPC aborts such children.
+    """
+    return [] if limit is None else ["prlimit", f"--as={limit}", "--"]
 
 
 class ServeProcess:
@@ -90,7 +87,7 @@ class ServeProcess:
         self.xds_port = xds_port or free_port()  # a restarted server keeps its port for the Envoys
         self.admin_port = free_port()
         self.log_path = workdir / f"gitxds-serve-{self.admin_port}.log"
-        command = [*prefix, sys.executable, "-m", "gitxds", "serve"]
+        command = [*address_space_cap(memory_limit), *prefix, sys.executable, "-m", "gitxds", "serve"]
         if config_dir is not None:
             command.append(str(config_dir))
         command += [
@@ -105,7 +102,6 @@ class ServeProcess:
             command,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=address_space_cap(memory_limit),  # noqa: PLW1509 - the child has no threads yet
         )
         wait_for(self._admin_up, timeout=20, message="gitxds serve admin endpoint")
 
