@@ -17,6 +17,7 @@ from harness import HttpClient, free_port, stream_events
 from harness.configs import backend_doc, document, gateway_doc, route_doc, write_config
 from harness.grpc_services import RateLimitService
 from harness.serve import gitxds_command
+from waiting import wait_for
 
 CHAT = "/v1/chat/completions"
 ANSWER = "usage=100,200"  # 300 tokens per answer
@@ -68,8 +69,14 @@ def test_the_exported_service_config_holds_the_budgets(budget):
 
 def test_a_free_key_is_refused_from_the_request_after_its_budget_is_spent(budget):
     with HttpClient(budget.port) as client:
-        statuses = [_ask(client, "sk-free-1", "free").status for _ in range(7)]
-        assert statuses == [200] * 7
+        for answered in range(1, 8):
+            assert _ask(client, "sk-free-1", "free").status == 200
+            # The charge is sent when the response ends: wait for it before the next request.
+            wait_for(
+                lambda n=answered: budget.service.charged("sk-free-1", "tokens") >= 300 * n,
+                timeout=10,
+                message=f"the tokens of answer {answered} charged",
+            )
         refused = _ask(client, "sk-free-1", "free")
         assert refused.status == 429
         assert refused.headers["x-ratelimit-limit"].startswith("2000")
@@ -82,12 +89,18 @@ def test_a_free_key_is_refused_from_the_request_after_its_budget_is_spent(budget
 def test_streamed_answers_are_charged_from_their_final_usage_event(budget):
     headers = {"x-api-key": "sk-stream", "x-tier": "free"}
     body = {"model": "gpt-4o", "stream": True}
-    for _ in range(7):
+    for answered in range(1, 8):
         head, events, ending = stream_events(
             budget.port, f"{CHAT}?{ANSWER}", method="POST", headers=headers, body=body
         )
         assert (head.status, ending) == (200, "complete")
         assert '"usage"' in events[-2].data
+        # Envoy charges the tokens after the client has the whole stream: wait for the charge to land.
+        wait_for(
+            lambda n=answered: budget.service.charged("sk-stream", "tokens") >= 300 * n,
+            timeout=10,
+            message=f"the tokens of streamed answer {answered} charged",
+        )
     head, _, _ = stream_events(budget.port, f"{CHAT}?{ANSWER}", method="POST", headers=headers, body=body)
     assert head.status == 429
 

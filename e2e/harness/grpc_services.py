@@ -193,6 +193,14 @@ class _FixedWindowLimiter(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignor
             duration_until_reset=Duration(seconds=reset),
         )
 
+    def charged(self, *values: str) -> int:
+        """Hits counted so far on descriptors whose entries carry every one of ``values``."""
+        return sum(
+            hits
+            for (_, entries, _), hits in self.counters.items()
+            if set(values) <= {value for _, value in entries}
+        )
+
 
 def read_ratelimit_configs(paths: Iterable[Path]) -> dict[str, list[dict[str, Any]]]:
     """Domain -> descriptor tree, from envoyproxy/ratelimit YAML files."""
@@ -221,6 +229,10 @@ class RateLimitService(GrpcServiceThread):
     @property
     def calls(self) -> int:
         return int(self.limiter.calls)
+
+    def charged(self, *values: str) -> int:
+        """Hits counted on descriptors carrying all ``values`` (e.g. a key and ``tokens``)."""
+        return self.limiter.charged(*values)
 
 
 # ---------------------------------------------------------------------------------------------------
