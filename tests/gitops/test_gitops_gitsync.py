@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import tempfile
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from gitxds.errors import UsageError
 from gitxds.gitops.service import GitxdsService
 from waiting import eventually
 
@@ -84,3 +89,57 @@ def test_a_config_folder_inside_the_repository(tmp_path: Path) -> None:
         assert routed_cluster(service) == "green"
 
     run_service(opts, body)
+
+
+def test_a_remote_unreachable_at_start_is_retried_with_backoff_and_shown_in_status(tmp_path: Path) -> None:
+    remote = tmp_path / "later.git"  # nothing there yet
+    opts = options(Path("."), git_url=str(remote), checkout_dir=tmp_path / "checkout", git_poll_seconds=3600)
+
+    async def body(service: GitxdsService) -> None:
+        assert not service.ready()
+        git_status = service.status()["config"]["git"]
+        assert git_status["cloned"] is False and git_status["clone_attempts"] >= 1
+        assert "later.git" in git_status["last_error"]
+        answer = await service.sync()
+        assert answer["result"] == "not cloned yet"
+        work = write_config(tmp_path / "work", "blue")  # the remote appears
+        git(work, "init", "-q", "-b", "main")
+        git(work, "add", "-A")
+        git(work, "commit", "-qm", "blue")
+        git(tmp_path, "clone", "-q", "--bare", str(work), str(remote))
+        await eventually(service.ready, timeout=15, message="cloned on a retry and served")
+        git_status = service.status()["config"]["git"]
+        assert git_status["cloned"] is True and git_status["last_error"] is None
+        assert git_status["clone_attempts"] >= 2 and routed_cluster(service) == "blue"
+
+    run_service(opts, body)
+
+
+def test_the_default_checkout_is_private_per_repository_and_never_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    _, first_remote = _remote_with_config(tmp_path / "one")
+    work, second_remote = _remote_with_config(tmp_path / "two")
+    _push(work, "green")
+
+    async def main() -> None:
+        services = [
+            GitxdsService(options(Path("."), git_url=str(remote), git_poll_seconds=3600))
+            for remote in (first_remote, second_remote, first_remote)
+        ]
+        for service in services:
+            await service.start()
+        try:
+            checkouts = [service.status()["config"]["git"]["checkout"] for service in services]
+            assert len(set(checkouts)) == 3  # the same repository twice: two checkouts, each locked
+            root = Path(checkouts[0]).parent
+            assert root == tmp_path / "tmp" / f"gitxds-{os.getuid()}" and root.stat().st_mode & 0o777 == 0o700
+            assert [routed_cluster(s) for s in services] == ["blue", "green", "blue"]
+            with pytest.raises(UsageError, match="in use by another gitxds"):
+                GitxdsService(options(Path("."), git_url=str(first_remote), checkout_dir=Path(checkouts[0])))
+        finally:
+            for service in services:
+                await service.stop(grace=0)
+
+    asyncio.run(main())

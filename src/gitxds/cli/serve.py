@@ -49,7 +49,10 @@ def register(subparsers: Any) -> None:
     git.add_argument("--branch", default="main", help="branch to follow (%(default)s)")
     git.add_argument("--poll", default="15s", help="fetch interval, e.g. 15s or 1m (%(default)s)")
     git.add_argument(
-        "--checkout-dir", type=Path, help="where to keep the clone (default: /tmp/gitxds-checkout)"
+        "--checkout-dir",
+        type=Path,
+        help="where to keep the clone, locked while serve runs (default: a private directory per "
+        "repository and branch under $TMPDIR/gitxds-<uid>)",
     )
     parser.add_argument(
         "--secrets-dir",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from gitxds.gitops.gitcmd import GitError, run_git_async
+from gitxds.gitops.gitcmd import GitError, redact_url_credentials, run_git_async
 from gitxds.metrics import Metrics
 
 
@@ -37,6 +38,51 @@ class GitSync:
         self._metrics = metrics
         self.head: str | None = None
         self.last_error: str | None = None
+        self.cloned = False
+        self.clone_attempts = 0
+        self._next_attempt_at: float | None = None  # loop time of the next clone attempt
+
+    async def try_clone(self) -> bool:
+        """One clone attempt; False (logged, shown in status) when the remote cannot be reached."""
+        self.clone_attempts += 1
+        try:
+            await self.clone()
+        except GitError as exc:
+            self.last_error = str(exc)
+            self._count("failed")
+            self._log.warning("cannot clone %s (attempt %d): %s", redact_url_credentials(self.url),
+                              self.clone_attempts, exc)  # fmt: skip
+            return False
+        self.cloned = True
+        self.last_error = None
+        return True
+
+    async def clone_with_backoff(
+        self, stop: asyncio.Event, first_delay: float = 1.0, max_delay: float = 60.0
+    ) -> None:
+        """Retry the clone, doubling the wait up to ``max_delay``, until it succeeds or ``stop`` is set."""
+        delay = first_delay
+        loop = asyncio.get_running_loop()
+        while not self.cloned:
+            self._next_attempt_at = loop.time() + delay
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                raise asyncio.CancelledError
+            self._next_attempt_at = None
+            if not await self.try_clone():
+                delay = min(delay * 2, max_delay)
+        self._log.info("cloned %s after %d attempt(s)", redact_url_credentials(self.url), self.clone_attempts)
+
+    def clone_status(self) -> dict[str, object]:
+        retry_in = None
+        if self._next_attempt_at is not None:
+            retry_in = round(max(0.0, self._next_attempt_at - asyncio.get_running_loop().time()), 3)
+        return {
+            "cloned": self.cloned,
+            "clone_attempts": self.clone_attempts,
+            "clone_retry_in_seconds": retry_in,
+        }
 
     async def clone(self) -> str:
         """Clone (or reuse an existing clone of the same remote) and return the checked-out commit."""

@@ -131,12 +131,31 @@ class Reconciler:
     async def reload(self, trigger: str, detected_at: float | None = None) -> Outcome:
         """Read the config directory and the secret store as they are now; serve them if, and only
         if, they are entirely valid."""
+        return await self._serve(self._read, trigger, detected_at, restored=None)
+
+    async def restore(self, directory: Path, version: str, trigger: str, restored: dict[str, Any]) -> Outcome:
+        """Serve the config in ``directory`` (a past commit taken out of Git) as ``version``, with the
+        same checks as a reload; ``restored`` says why, in status, until a reload serves something."""
+
+        def read() -> _Read:
+            return _Read(IncrementalLoader(directory).load(), version, self.secrets.read())
+
+        return await self._serve(read, trigger, None, restored=restored)
+
+    async def _serve(
+        self,
+        read_now: Callable[[], _Read],
+        trigger: str,
+        detected_at: float | None,
+        *,
+        restored: dict[str, Any] | None,
+    ) -> Outcome:
         detected = self._clock() if detected_at is None else detected_at
         async with self._lock:
             started = self._clock()
             try:
                 with _step("read"):
-                    read = await asyncio.to_thread(self._read)
+                    read = await asyncio.to_thread(read_now)
                 if read.outcome.diagnostics:
                     problems = read.outcome.diagnostics
                     return self._reject(self._attempt(read.version, trigger, problems, started))
@@ -144,9 +163,12 @@ class Reconciler:
                     inputs = self._inputs(read)
                 check = not self._only_weights_moved(inputs.version, trigger)
                 reparsed = read.outcome.reparsed
-                return await self._rebuild(inputs, trigger, detected, started, reparsed, check=check)
+                outcome = await self._rebuild(inputs, trigger, detected, started, reparsed, check=check)
             except _StepFailedError as failed:
                 return self._fail(trigger, failed.step, failed.cause)
+            if outcome.accepted:
+                self.status.restored = restored
+            return outcome
 
     async def apply(self, trigger: str, change: Callable[[Inputs], Inputs]) -> Outcome | None:
         """Rebuild what is served with some inputs replaced (no file is read); None before anything

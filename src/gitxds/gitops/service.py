@@ -17,18 +17,20 @@ from prometheus_client import CollectorRegistry
 from gitxds import ir
 from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
 from gitxds.gitops.admin import AdminServer
+from gitxds.gitops.checkout import CheckoutLock, claim_checkout
 from gitxds.gitops.coalesce import Coalesced
 from gitxds.gitops.discovered import EndpointFeed
 from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.exposure import open_exposures
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
+from gitxds.gitops.last_good import restore_last_good
 from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.rollout_lease import RolloutLease, lease_api
 from gitxds.gitops.rollouts import RolloutDriver
 from gitxds.gitops.secrets import SecretStore
-from gitxds.gitops.status import ReloadFailure
+from gitxds.gitops.status import Attempt, ReloadFailure
 from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
@@ -100,9 +102,11 @@ class GitxdsService:
         self.metrics = Metrics(self.registry)
         self._log = logger or logging.getLogger("gitxds")
         self.git: GitSync | None = None
+        self._checkout_lock: CheckoutLock | None = None
         config_dir = options.config_dir
         if options.git_url:
-            checkout = options.checkout_dir or Path("/tmp/gitxds-checkout")
+            self._checkout_lock = claim_checkout(options.git_url, options.git_branch, options.checkout_dir)
+            checkout = self._checkout_lock.checkout
             self.git = GitSync(
                 options.git_url,
                 checkout,
@@ -182,8 +186,20 @@ class GitxdsService:
         if self.options.insecure:
             for exposure in exposures(self.options):
                 self._log.warning("--insecure: %s", exposure)
-        if self.git is not None:
-            await self.git.clone()
+        if self.git is not None and not await self.git.try_clone():
+            # The remote is unreachable: answer probes and /status now (not ready), clone in the background.
+            await self._start_endpoints()
+            self._tasks.append(asyncio.create_task(self._follow_after_clone(self.git)))
+            return
+        await self._start_following()
+        await self._start_endpoints()
+
+    async def _follow_after_clone(self, git: GitSync) -> None:
+        await git.clone_with_backoff(self._stop)
+        await self._start_following()
+
+    async def _start_following(self) -> None:
+        """Watch the config (and secrets), serve what is there now, then follow every change."""
         if self.options.secrets_dir is not None:
             SecretStore.check_outside(self.options.secrets_dir, self.config_dir)
         watcher = ConfigWatcher(
@@ -200,18 +216,22 @@ class GitxdsService:
             await self._watch_secrets(self.options.secrets_dir)
         if self.validator is not None:
             await self.validator.start()  # when it cannot start, versions go through envoy --mode validate
-        await self.reconciler.reload("start")
+        first = await self.reconciler.reload("start")
+        if self.reconciler.status.served is None and isinstance(first, Attempt):
+            await restore_last_good(self.reconciler, self.config_dir, first.version, self._log)
         self._tasks.append(
             self.rollout_driver.start(self.reconciler.reload, git=self.git, sync=self.sync, stop=self._stop)
         )
         if not await self.discovered.wait_synced(self.options.discovery_sync_seconds):
             self._log.warning("EndpointSlices not listed yet; kubernetes backends have no endpoints")
+        if self.git is not None:
+            self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
+
+    async def _start_endpoints(self) -> None:
         host, port = _split_address(self.options.admin_address)
         self.admin_port = await self.admin.start(host, port)
         credentials = self.options.xds_tls.credentials() if self.options.xds_tls else None
         self.xds_port = await self.xds.start(self.options.xds_address, credentials)
-        if self.git is not None:
-            self._tasks.append(asyncio.create_task(self.git.poll_forever(self._on_commit_fetched)))
 
     async def stop(self, grace: float = 1.0) -> None:
         self._stop.set()
@@ -225,6 +245,8 @@ class GitxdsService:
         await self.admin.stop()
         if self.validator is not None:
             await self.validator.stop()
+        if self._checkout_lock is not None:
+            self._checkout_lock.release()
 
     async def _on_files_changed(self) -> None:
         await self.reconciler.reload("files changed", detected_at=time.monotonic())
@@ -296,9 +318,11 @@ class GitxdsService:
             config["git"] = {
                 "url": redact_url_credentials(self.git.url),
                 "branch": self.git.branch,
+                "checkout": str(self.git.checkout),
                 "head": self.git.head,
+                "last_error": self.git.last_error,
+                **self.git.clone_status(),
             }
-            config["git"]["last_error"] = self.git.last_error
         proxies = [self._proxy_json(p) for p in self.xds.proxies()]
         return {
             "config": config,
@@ -365,6 +389,8 @@ class GitxdsService:
         return await self._sync_once()
 
     async def _sync(self) -> dict[str, Any]:
+        if self.git is not None and not self.git.cloned:
+            return {"result": "not cloned yet", "error": self.git.last_error}
         if self.git is not None:
             try:
                 await self.git.sync()

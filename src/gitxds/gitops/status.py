@@ -68,6 +68,8 @@ class ConfigStatus:
     last_failure: ReloadFailure | None = None
     failures: int = 0
     envoy_check: str = "off"  # how the last candidate was checked by a real Envoy
+    # Set when what is served was restored from Git history at start (the head was invalid).
+    restored: dict[str, Any] | None = None
 
     def record(self, attempt: Attempt) -> None:
         self.last_attempt = attempt
@@ -85,6 +87,7 @@ class ConfigStatus:
             "last_failure": self.last_failure.to_json() if self.last_failure else None,
             "failures": self.failures,
             "envoy_check": self.envoy_check,
+            "restored_from_history": self.restored,
             "gateways": [
                 {"name": g, "snapshot_version": self.snapshot_versions.get(g)} for g in self.gateways
             ],
