@@ -126,6 +126,18 @@ class RolloutStack:
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
 
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (the admin token sent)."""
+        code, body = self.serve.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert code == 200, body
+        total = 0.0
+        for line in body.splitlines():
+            key, _, value = line.rpartition(" ")
+            sample, _, label_text = key.partition("{")
+            if sample == name and all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+                total += float(value)
+        return total
+
     def rollout(self) -> dict[str, Any] | None:
         current = self.admin("/rollouts")["current"]
         return current[0] if current else None

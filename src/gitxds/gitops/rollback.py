@@ -20,6 +20,7 @@ from gitxds.rollout import RuleRollout
 __all__ = ["push_revert", "revert_message", "still_declared_note"]
 
 _AUTHOR = ("-c", "user.name=gitxds", "-c", "user.email=gitxds@localhost")
+_BASE_REF = "refs/gitxds/revert-base"
 
 
 def still_declared_note(rollout: RuleRollout, why: str) -> str:
@@ -47,10 +48,11 @@ async def push_revert(
     The revert is made in a temporary worktree: the served checkout only ever moves to fetched
     commits, so the watcher never sees a half-made revert.
     """
-    await run_git_async(checkout, "fetch", "--quiet", "origin", branch)
+    # A ref of its own: the poll fetches concurrently and rewrites FETCH_HEAD.
+    await run_git_async(checkout, "fetch", "--quiet", "origin", f"+refs/heads/{branch}:{_BASE_REF}")
     with tempfile.TemporaryDirectory(prefix="gitxds-revert-") as scratch:
         work = Path(scratch) / "work"
-        await run_git_async(checkout, "worktree", "add", "--quiet", "--detach", str(work), "FETCH_HEAD")
+        await run_git_async(checkout, "worktree", "add", "--quiet", "--detach", str(work), _BASE_REF)
         try:
             await run_git_async(work, *_AUTHOR, "revert", "--no-commit", rollout.commit)
             await run_git_async(work, *_AUTHOR, "commit", "--quiet", "-m", revert_message(rollout, policy))
