@@ -189,25 +189,29 @@ class RolloutStack:
 def measure_steps(
     stack: RolloutStack, batch: int, enough: int, timeout: float
 ) -> tuple[dict[int, Counter[str]], dict[str, Any]]:
-    """Requests in batches until the rollout ends, tallied per step.
+    """``enough`` requests per step, tallied per step, until the rollout ends.
 
-    Each step is measured once Envoy holds its weights (read from Envoy's config dump), only with
-    batches that start and end in it, until it has ``enough`` requests; then the status is watched
-    until the next step or the end.
+    Each step is held (an operator's pause, which does not count toward the step's own pause) from
+    the moment it is seen until Envoy holds its weights (read from Envoy's config dump) and the
+    requests are measured, so a slow machine measures every step fully.
     """
     per_step: dict[int, Counter[str]] = {}
     deadline = time.monotonic() + timeout
     rollout = stack.rollout()
     while rollout is not None and rollout["phase"] == "progressing":
-        step, weight = rollout["step"], rollout["weight"]
+        code, _ = stack.command("pause")
+        held = stack.rollout()
+        if code != 200 or held is None or held["phase"] != "paused" or held["step"] != rollout["step"]:
+            if code == 200:
+                assert stack.command("resume")[0] == 200  # it moved on first: measure the next one
+            rollout = stack.rollout()
+            continue
+        step, weight = held["step"], held["weight"]
         _wait_envoy_share(stack, weight, deadline)
         counts = per_step.setdefault(step, Counter())
         while sum(counts.values()) < enough:
-            responses = _parallel_batch(stack, batch)
-            after = stack.rollout()
-            if after is None or (after["phase"], after["step"]) != ("progressing", step):
-                break
-            counts.update(tally_upstreams(responses))
+            counts.update(tally_upstreams(_parallel_batch(stack, batch)))
+        assert stack.command("resume")[0] == 200
         rollout = wait_for(
             lambda step=step: _moved_on(stack.rollout(), step), max(0.1, deadline - time.monotonic())
         )

@@ -89,3 +89,23 @@ def test_an_unreadable_state_file_starts_without_rollouts(tmp_path: Path) -> Non
     (tmp_path / "state.json").write_text("{not json")
     c, _ = controller(tmp_path, Clock(), InMemorySignals())
     assert served_split(publish(c, model(("v2", 100)), "c2")) == {"v2": 100}
+
+
+def test_a_pause_does_not_count_toward_the_step(tmp_path: Path) -> None:
+    clock = Clock()
+    c, _ = controller(tmp_path, clock, InMemorySignals())
+    publish(c, model(("v1", 100)), "c1")
+    no_analysis = model(
+        ("v2", 100), policy=ir.RolloutPolicy("p", ("chat",), (ir.RolloutStep(10, 20_000),), None)
+    )
+    publish(c, no_analysis, "c2")
+    clock.now = 1005.0
+    c.command("pause")
+    clock.now = 1105.0  # held 100s, long past the 20s pause
+    assert not c.tick()
+    c.command("resume")
+    assert not c.tick()  # 5s of the step had passed before the pause: 15s remain
+    clock.now = 1121.0  # + the 1s settle
+    assert c.tick()
+    done = c.state.rollouts[RULE]
+    assert (done.phase, done.held_seconds, done.finished_at) == (Phase.DONE, 100.0, 1120.0)

@@ -223,9 +223,16 @@ def _served(rollout: RuleRollout | None) -> tuple[Phase, int] | None:
 
 def _commanded(rollout: RuleRollout, action: str, who: str, now: float) -> RuleRollout:
     if action == "pause":
-        return replace(rollout, phase=Phase.PAUSED)
+        return replace(rollout, phase=Phase.PAUSED, paused_at=rollout.paused_at or now)
     if action == "resume":
-        return replace(rollout, phase=Phase.PROGRESSING)
+        held = now - rollout.paused_at if rollout.paused_at is not None else 0.0
+        return replace(
+            rollout,
+            phase=Phase.PROGRESSING,
+            paused_at=None,
+            step_started_at=rollout.step_started_at + held,  # the step gets its whole pause again
+            held_seconds=rollout.held_seconds + held,
+        )
     if action == "promote":
         note = f"promoted by {who}: the new split is served"
         return replace(rollout, phase=Phase.DONE, note=note, finished_at=now)

@@ -46,6 +46,8 @@ class RuleRollout:
     note: str = ""  # why it ended, what happened to Git
     started_at: float = 0.0
     first_failure_at: float | None = None  # end of the first failing interval
+    paused_at: float | None = None  # an operator's pause does not count toward the step's pause
+    held_seconds: float = 0.0  # how long operators held the rollout, in all
     finished_at: float | None = None  # when it was rolled back or done
 
     def weight(self, policy: ir.RolloutPolicy) -> int:
@@ -78,6 +80,8 @@ class RuleRollout:
             "note": self.note,
             "startedAt": self.started_at,
             "firstFailureAt": self.first_failure_at,
+            "pausedAt": self.paused_at,
+            "heldSeconds": self.held_seconds,
             "finishedAt": self.finished_at,
         }
 
@@ -100,6 +104,8 @@ class RuleRollout:
             note=str(data.get("note", "")),
             started_at=float(data.get("startedAt", 0.0)),
             first_failure_at=None if data.get("firstFailureAt") is None else float(data["firstFailureAt"]),
+            paused_at=None if data.get("pausedAt") is None else float(data["pausedAt"]),
+            held_seconds=float(data.get("heldSeconds", 0.0)),
             finished_at=None if data.get("finishedAt") is None else float(data["finishedAt"]),
         )
 
