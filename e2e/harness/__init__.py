@@ -31,9 +31,10 @@ Upstreams
     Answers ``x-upstream: NAME`` and JSON ``{"backend", "path", "method", "headers"}``.
     ``.requests`` ([RecordedRequest(method, path, headers, body)]), ``.hits``, ``.health_checks``,
     ``.clear()``, ``.reset()``, ``.configure(fail_status=503 (0: hang up, no response),
-    fail_mode="always"|"first"|"alternate",
+    fail_mode="always"|"first"|"alternate"|"every",
     fail_count=1, delay=0.0, delay_count=0, hold=False, healthy=True, health_path="/healthz",
-    close_connection=False, sse_interval=0.5, sse_duration=2.0)``, ``.release()`` (un-hold).
+    close_connection=False, sse_interval=0.5, sse_duration=2.0,
+    sse_first_delay=0.0)`` (the default ``?first_event_delay=``), ``.release()`` (un-hold).
     Per request: ``?status=503``, ``?delay=0.5``, ``?header=name:value`` (response header).
     SSE: ``GET /sse?interval=&duration=&silent_after=``, and ``POST /v1/chat/completions
     {"stream": true}`` (OpenAI-style chunks, ends with ``[DONE]``).

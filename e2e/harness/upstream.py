@@ -8,7 +8,8 @@ Behaviour (``UpstreamServer.behaviour``, replaced atomically with ``configure(..
 
 * ``fail_status`` (``0``: hang up without answering, a reset) with ``fail_mode`` ``"always"`` /
   ``"first"`` (the first ``fail_count`` requests after ``configure``) / ``"alternate"`` (every other
-  request, starting with a failure);
+  request, starting with a failure) / ``"every"`` (one request in ``fail_count``, starting with a
+  failure);
 * ``delay`` seconds before answering (only the first ``delay_count`` requests when that is > 0);
 * ``hold``: requests block until ``release()`` (or ``stop()``): connections stay open, for circuit
   breakers;
@@ -51,7 +52,7 @@ DROP = 0  # a fail_status (or ?status=) that closes the connection without answe
 @dataclass(frozen=True)
 class Behaviour:
     fail_status: int | None = None
-    fail_mode: str = "always"  # always | first | alternate
+    fail_mode: str = "always"  # always | first | alternate | every (one request in fail_count)
     fail_count: int = 1
     delay: float = 0.0
     delay_count: int = 0  # when > 0, only the first delay_count requests after configure() are delayed
@@ -61,6 +62,7 @@ class Behaviour:
     close_connection: bool = False
     sse_interval: float = 0.5
     sse_duration: float = 2.0
+    sse_first_delay: float = 0.0  # default of ?first_event_delay= for every stream this server answers
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         try:
             self.wfile.flush()
-            time.sleep(float(query.get("first_event_delay", 0)))
+            time.sleep(float(query.get("first_event_delay", behaviour.sse_first_delay)))
             while time.monotonic() - started < duration and not self.server.owner._stopping.is_set():
                 if silent_after is None or sent < silent_after:
                     self._write_chunk(_sse_event(self.server.owner.name, sent, openai))
@@ -341,6 +343,8 @@ class UpstreamServer:
             return (behaviour.fail_status if index < behaviour.fail_count else 200), delayed
         if behaviour.fail_mode == "alternate":
             return (behaviour.fail_status if index % 2 == 0 else 200), delayed
+        if behaviour.fail_mode == "every":
+            return (behaviour.fail_status if index % behaviour.fail_count == 0 else 200), delayed
         return behaviour.fail_status, delayed
 
     def _record_health_check(self) -> None:
