@@ -138,7 +138,9 @@ def test_a_restart_resumes_the_rollout_at_its_step(tmp_path: Path) -> None:
         )
         assert after["summary"].startswith("rolling out, step 2 of 2: 70%")
         # The Envoy reconnects to the new process and is served the same step, never 0% or 100%.
-        wait_for(lambda: stack.admin("/status")["proxies"], 15, message="Envoy reconnected")
+        wait_for(
+            lambda: stack.admin("/status")["proxies"], 45, message="Envoy reconnected"
+        )  # its retry backoff grew
         assert abs(stack.envoy_share("chat-v2") - 70) < 0.01
     finally:
         stack.close()
