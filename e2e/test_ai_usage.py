@@ -260,10 +260,15 @@ def test_invented_models_and_tiers_leave_the_number_of_stats_unchanged(stack):
         wait_for(synced, timeout=30, message="Envoy connected and in sync")
         return set(stack.serve.metrics())
 
+    def all_logged() -> bool:  # every request Envoy completed so far has reached gitxds
+        completed = stack.envoy.stat("http.edge_http.downstream_rq_completed")
+        return completed > 0 and _usage(stack.serve)["received"] >= completed
+
     invented(20, 0)  # the "other" model and tier exist from here on
-    wait_for(lambda: _usage(stack.serve)["received"] > 0, timeout=10)
+    wait_for(all_logged, timeout=15, message="every access log reached gitxds")
     envoy_stats, usage_rows, series = stat_count(), len(_usage(stack.serve)["totals"]), gitxds_series()
     invented(INVENTED, 20)
+    wait_for(all_logged, timeout=30, message="every access log reached gitxds")
     assert stat_count() == envoy_stats
     assert len(_usage(stack.serve)["totals"]) == usage_rows
     after = gitxds_series()
