@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from gitxds.metrics import Metrics
 from gitxds.xds.cache import GroupResolver, SnapshotCache, group_from_node_cluster
 from gitxds.xds.server import XdsEvent, XdsLimits, XdsServer
+from waiting import eventually
 
 from .fake_envoy import FakeEnvoy
 
@@ -35,11 +36,20 @@ class Env:
 
     async def wait_in_sync(self, count: int = 1, timeout: float = 5.0) -> None:
         """Wait until ``count`` streams have ACKed everything the current snapshots give them."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self._in_sync(count):
-            assert loop.time() < deadline, f"not in sync: {self.server.proxies()}"
-            await asyncio.sleep(0.005)
+        await eventually(lambda: self._in_sync(count), timeout, message="the streams are in sync")
+
+    async def expect_silence(self, client: FakeEnvoy) -> None:
+        """Prove the server sends ``client`` nothing more, without waiting for time to pass: once every
+        open stream applied all the requests the clients sent, and the clients read every response the
+        server wrote, nothing is on its way; then ``client`` must have nothing unread."""
+
+        def settled() -> bool:
+            live = [c for c in self.clients if not c.closed.is_set()]
+            expected = (sum(c.sent for c in live), sum(c.received for c in live))
+            return self.server.stream_totals() == expected
+
+        await eventually(settled, message="the server and its clients settle")
+        assert client.responses.empty(), f"unexpected response: {client.responses.get_nowait()}"
 
     def _in_sync(self, count: int) -> bool:
         statuses = self.server.proxies()

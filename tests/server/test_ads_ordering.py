@@ -75,7 +75,7 @@ def test_clusters_are_removed_only_after_routes_stop_naming_them_sotw() -> None:
         assert len(set(names_in(cds))) == len(names_in(cds))
         await envoy.ack(cds)
         rds = await envoy.recv(RDS)
-        await envoy.expect_silence(0.1)  # nothing removed before the routes are acknowledged
+        await env.expect_silence(envoy)  # nothing removed before the routes are acknowledged
         await envoy.ack(rds, ["routes"])
         final = await envoy.recv(CDS)
         assert names_in(final) == ["new"]
@@ -86,7 +86,7 @@ def test_clusters_are_removed_only_after_routes_stop_naming_them_sotw() -> None:
         eds = await envoy.recv(EDS)
         assert names_in(eds) == ["new"]
         await envoy.ack(eds, ["new"])
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.types[CDS].in_sync and status.types[RDS].in_sync
 
@@ -106,7 +106,7 @@ def test_clusters_are_removed_only_after_routes_stop_naming_them_delta() -> None
         assert names_in(cds) == ["new"] and list(cds.removed_resources) == []
         await envoy.delta_ack(cds)
         rds = await envoy.recv(RDS)
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         await envoy.delta_ack(rds)
         final = await envoy.recv(CDS)
         assert names_in(final) == [] and list(final.removed_resources) == ["old"]
@@ -140,6 +140,6 @@ def test_eds_request_without_a_cds_update_gets_no_answer() -> None:
         envoy, latest = await _sotw_synced(env, ["a"])
         eds = latest[EDS]
         await envoy.request(EDS, ["a"], nonce=eds.nonce, version=eds.version_info)
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
 
     run_xds(scenario)

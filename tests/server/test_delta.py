@@ -49,7 +49,7 @@ def test_delta_resubscribe_is_always_answered() -> None:
         await envoy.subscribe(EDS, ["a"])
         first = await envoy.recv(EDS)
         await envoy.delta_ack(first)
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         # Envoy re-subscribes when a cluster warms; it must get the resource again.
         await envoy.subscribe(EDS, ["a"])
         again = await envoy.recv(EDS)
@@ -66,13 +66,13 @@ def test_delta_unsubscribing_unknown_names_is_ignored() -> None:
         await envoy.subscribe(EDS, ["a"])
         await envoy.delta_ack(await envoy.recv(EDS))
         await envoy.subscribe(EDS, unsubscribe=["never-had-it"])
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         assert envoy.error is None
         # An unsubscribed name is not reported as removed later either.
         await envoy.subscribe(EDS, unsubscribe=["a"])
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         env.cache.set_snapshot("gw", snapshot(["b"]))
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
 
     run_xds(scenario)
 
@@ -104,7 +104,7 @@ def test_delta_reconnect_with_identical_versions_gets_nothing() -> None:
         again = await env.connect(delta=True)
         await again.subscribe(CDS, initial={r.name: r.version for r in cds.resources})
         await again.subscribe(EDS, ["a", "b"], initial={r.name: r.version for r in eds.resources})
-        await again.expect_silence()
+        await env.expect_silence(again)
         [status] = env.server.proxies()
         assert status.in_sync
 
@@ -121,7 +121,7 @@ def test_delta_nacked_version_is_not_resent() -> None:
         rejected = await envoy.recv(CDS)
         await envoy.nack(rejected, "bad cluster")
         env.cache.set_snapshot("gw", snapshot(["a", "bad"]))
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.types[CDS].error_message == "bad cluster"
         assert status.types[CDS].nacked_version == rejected.system_version_info

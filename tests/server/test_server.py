@@ -109,7 +109,7 @@ def test_status_reports_drift_until_the_proxy_acks_the_current_snapshot() -> Non
         assert (status.node_id, status.node_cluster, status.variant.value) == ("edge-7", "gw", "sotw")
         assert not status.types[CDS].in_sync  # sent, not yet acknowledged
         await envoy.ack(first)
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.types[CDS].in_sync and status.types[CDS].acked_config_version == "commit-1"
         env.cache.set_snapshot("gw", snapshot(["a", "b"], label="commit-2"))
@@ -126,7 +126,7 @@ def test_ack_events_carry_the_config_version_for_convergence() -> None:
         envoy = await env.connect(delta=True)
         await envoy.subscribe(CDS)
         await envoy.delta_ack(await envoy.recv(CDS))
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         [event] = env.events
         assert (event.node_id, event.type_url, event.config_version, event.accepted) == (
             "envoy-1",

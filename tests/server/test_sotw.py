@@ -61,9 +61,9 @@ def test_stale_nonce_gets_no_answer_in_sotw() -> None:
         # A request on the older nonce (sent before the proxy saw the newer response) is stale.
         await envoy.request(EDS, ["a", "b"], nonce="no-such-nonce")
         await envoy.request(CDS, nonce=cds.nonce, version=cds.version_info)
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         await envoy.ack(newer)
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
 
     run_xds(scenario)
 
@@ -76,7 +76,7 @@ def test_nack_is_error_detail_not_a_version_mismatch() -> None:
         first = await envoy.recv(CDS)
         # An ACK may carry any version string: without error_detail it is still an ACK.
         await envoy.request(CDS, nonce=first.nonce, version="something-else")
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.types[CDS].acked_version == first.version_info
         assert status.types[CDS].nacked_version == ""
@@ -84,7 +84,7 @@ def test_nack_is_error_detail_not_a_version_mismatch() -> None:
         second = await envoy.recv(CDS)
         # error_detail makes it a NACK even though version_info names the new version.
         await envoy.request(CDS, nonce=second.nonce, version=second.version_info, error="bad cluster b")
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.types[CDS].acked_version == first.version_info
         assert status.types[CDS].nacked_version == second.version_info
@@ -106,7 +106,7 @@ def test_nacked_version_is_never_resent_until_a_newer_one_exists() -> None:
         await envoy.nack(rejected, "cluster bad: invalid", last_version=cds.version_info)
         # The same content published again (a new snapshot object, a redeploy) is not re-sent.
         env.cache.set_snapshot("gw", snapshot(["a", "bad"]))
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         assert env.metric("gitxds_xds_nacks_total", type="clusters") == 1
         [status] = env.server.proxies()
         assert status.types[CDS].error_message == "cluster bad: invalid"
@@ -115,7 +115,7 @@ def test_nacked_version_is_never_resent_until_a_newer_one_exists() -> None:
         fixed = await envoy.recv(CDS)
         assert names_in(fixed) == ["a", "fixed"]
         await envoy.ack(fixed)
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
 
     run_xds(scenario)
 
@@ -191,7 +191,7 @@ def test_name_requested_before_it_exists_is_pushed_when_it_appears() -> None:
         env.cache.set_snapshot("gw", snapshot(["a"]))
         envoy = await env.connect()
         await envoy.request(EDS, ["later"])
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         env.cache.set_snapshot("gw", snapshot(["a", "later"]))
         assert names_in(await envoy.recv(EDS)) == ["later"]
 
@@ -222,7 +222,7 @@ def test_reconnecting_proxy_holding_the_current_version_is_sent_nothing() -> Non
         # Versions are content hashes: the same version on a new stream means the same clusters.
         again = await env.connect()
         await again.request(CDS, version=cds.version_info)
-        await again.expect_silence()
+        await env.expect_silence(again)
         [status] = env.server.proxies()
         assert status.types[CDS].in_sync
         env.cache.set_snapshot("gw", snapshot(["a", "b"]))
@@ -251,7 +251,7 @@ def test_unresolved_node_stays_connected_and_gets_config_when_a_group_matches() 
         env.cache.set_snapshot("gw", snapshot(["a"]))
         envoy = await env.connect("envoy-new", "unknown")
         await envoy.request(CDS)
-        await envoy.expect_silence()
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.group is None and not status.in_sync
         groups["unknown"] = "gw"
@@ -259,7 +259,7 @@ def test_unresolved_node_stays_connected_and_gets_config_when_a_group_matches() 
         cds = await envoy.recv(CDS)
         assert names_in(cds) == ["a", "b"]
         await envoy.ack(cds)
-        await envoy.expect_silence(0.1)
+        await env.expect_silence(envoy)
         [status] = env.server.proxies()
         assert status.group == "gw" and status.in_sync
 

@@ -138,6 +138,17 @@ class XdsServer:
         """Streams refused because their certificate may not receive the gateway claimed, latest first."""
         return self._context.refusals.recent()
 
+    def stream_totals(self) -> tuple[int, int] | None:
+        """(requests applied, responses written) summed over the open streams, or None while any
+        stream has work queued or under way. Equal totals on the clients' side mean nothing more is
+        on its way: tests and benchmarks wait for that instead of sleeping."""
+        if not all(runner.idle for runner in self._streams):
+            return None
+        return (
+            sum(runner.requests_applied for runner in self._streams),
+            sum(runner.responses_written for runner in self._streams),
+        )
+
     def proxies(self) -> list[ProxyStatus]:
         return sorted(
             (self._status_of(runner) for runner in self._streams),

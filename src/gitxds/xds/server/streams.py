@@ -59,6 +59,14 @@ class StreamRunner:
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
         self.identities: frozenset[str] = frozenset()  # SANs of the peer's verified certificate
         self._names_asked = 0
+        self._working = False  # applying inbox items or writing their responses
+        self.requests_applied = 0
+        self.responses_written = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being applied or written."""
+        return not self._working and self._inbox.empty()
 
     async def run(self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve until the proxy closes the stream. Writes with ``context.write`` so that no frame,
@@ -72,6 +80,8 @@ class StreamRunner:
                 responses = self._responses()
                 while responses:
                     await context.write(responses.pop(0))
+                    self.responses_written += 1
+                self._working = False
         except InvalidRequestError as error:
             self.ctx.metrics.xds_refused.labels(reason=_refusal_reason(error)).inc()
             await context.abort(error.code, str(error))
@@ -85,7 +95,9 @@ class StreamRunner:
 
     async def _apply_pending(self) -> bool:
         """Wait for input, then apply everything queued; False when the stream is over."""
-        if not self._apply(await self._inbox.get()):
+        item = await self._inbox.get()
+        self._working = True
+        if not self._apply(item):
             return False
         while not self._inbox.empty():
             if not self._apply(self._inbox.get_nowait()):
@@ -119,6 +131,7 @@ class StreamRunner:
         return True
 
     def _apply_request(self, request: Any) -> None:
+        self.requests_applied += 1
         state = self.state
         if not state.has_node and request.HasField("node"):
             self._check_node(request.node)
