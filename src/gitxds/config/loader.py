@@ -54,8 +54,7 @@ def parse_file(relpath: str, text: str) -> FileResult:
 
 def load_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
     """Parse every config file under ``root``, then check names across files."""
-    with collector_paused():
-        return DirectoryLoader(root, limits).load().config
+    return DirectoryLoader(root, limits).load().config
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,10 @@ class DirectoryLoader:
         self._parsed: dict[str, _Parsed] = {}
 
     def load(self) -> LoadedDirectory:
+        with collector_paused():  # parsing only, not compile or translate: see gitxds.gcpause
+            return self._load()
+
+    def _load(self) -> LoadedDirectory:
         listing = list_config_files(self.root, self.limits)
         fresh: dict[str, _Parsed] = {}
         results = [FileResult(d.file, diagnostics=(d,)) for d in listing.refused]

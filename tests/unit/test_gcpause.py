@@ -1,0 +1,38 @@
+"""The loader's pause of the garbage collector: nested across threads, and never turns it on."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from gitxds.gcpause import collector_paused
+
+
+def test_pauses_from_two_threads_end_when_the_last_one_does() -> None:
+    assert gc.isenabled()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other_loader() -> None:
+        with collector_paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_loader)
+    with collector_paused():
+        thread.start()
+        assert inside.wait(10)
+    assert not gc.isenabled()  # the other thread is still parsing
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_by_the_application_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
