@@ -23,7 +23,7 @@ from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.exposure import open_exposures
 from harness.certs import CertificateAuthority
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "manifests"
 EDGE = MANIFESTS / "envoy-edge"
 MODELS = {
