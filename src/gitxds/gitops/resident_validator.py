@@ -162,4 +162,3 @@ class ResidentValidator:
         if event.error is not None:
             self._rejections[event.config_version] = event.error
         self._events.set()
-
