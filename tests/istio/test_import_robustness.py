@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,3 +73,42 @@ def test_damaged_samples_are_refused_or_imported_into_loadable_config(batch: int
         for name, text in render_files(result.documents, ["damaged.yaml"]).items():
             (directory / name).write_text(text)
         assert [str(d) for d in load_directory(directory).diagnostics] == [], (seed, damaged)
+
+
+def _import_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitxds", "import", "istio", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_the_istio_import_reads_under_the_config_limits(tmp_path: Path) -> None:
+    """An alias bomb, a FIFO and an oversized file are refused at once, with the file named."""
+    levels = ["    a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    pairs = zip("abcdefgh", "bcdefghi", strict=True)
+    levels += [f"    {b}: &{b} [{','.join([f'*{a}'] * 9)}]" for a, b in pairs]
+    bomb = tmp_path / "bomb.yaml"
+    head = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  x:\n"
+    bomb.write_text(head + "\n".join(levels))
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.yaml"
+    big.write_text("# padding\n" * (4 * 1024 * 1024))  # 40 MiB of comments
+    for path, expected in [
+        (bomb, "AliasExpansionTooLarge"),
+        (fifo, "not a regular file"),
+        (big, "more than"),
+    ]:
+        completed = _import_cli(str(path), "--output", str(tmp_path / "out"))
+        assert completed.returncode == 2, completed.stderr
+        assert str(path) in completed.stderr and expected in completed.stderr, completed.stderr
+        assert "Traceback" not in completed.stderr
+
+
+def test_the_cli_imports_a_multi_document_sample(tmp_path: Path) -> None:
+    completed = _import_cli(str(SAMPLES_DIR / "destination-rule-all.yaml"), "--output", str(tmp_path))
+    assert completed.returncode in (0, 1), completed.stderr
+    assert (tmp_path / "backends.yaml").read_text().count("kind: Backend") >= 4

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,11 +52,24 @@ def _import_istio(args: argparse.Namespace) -> int:
 
 
 def _read(path: Path) -> list[Any]:
-    import yaml
+    """An Istio file's documents, read under the config files' limits: a regular file of at most
+    ``max_total_bytes``, opened without blocking, parsed with the alias and nesting budgets."""
+    from gitxds.config import DEFAULT_LIMITS
+    from gitxds.config.yamlread import read_documents
 
+    limit = DEFAULT_LIMITS.max_total_bytes
     try:
-        return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UsageError(f"{path} is not a regular file; only regular files are read")
+            content = handle.read(limit + 1)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path} is not YAML: {exc}") from None
+    if len(content) > limit:
+        raise UsageError(f"{path} has more than {limit} bytes; split it into several files")
+    documents, problems = read_documents(content.decode("utf-8", errors="replace"))
+    if problems:
+        first = problems[0]
+        raise UsageError(f"{path}:{first.line}: {first.reason.value}: {first.message}")
+    return [document.data for document in documents if document.data is not None]
