@@ -104,3 +104,27 @@ def test_decode_entry_folds_unknown_tiers_and_hashes_keys():
     assert decoded.response_flags == {"UF", "URX"} and decoded.failed
     no_usage = HTTPAccessLogEntry()
     assert decode_entry(no_usage, "edge", "n", frozenset()).usage_known is False
+
+
+def test_a_sender_clock_or_forged_time_never_grows_the_windows():
+    signals = store(retention_seconds=60)
+    for offset in range(1, 2001):  # far future and far past, each second distinct
+        signals.record(record(timestamp=NOW + offset * 86_400))
+        signals.record(record(timestamp=NOW - offset * 86_400))
+    assert len(signals._seconds) <= 2 and len(signals._records) <= 2 and len(signals._minutes) <= 2
+    # A time ahead of ours counts now; one older than the retention counts only in the totals.
+    assert signals.window(["chat-v1"], NOW, NOW + 2)["chat-v1"].requests == 2000
+    assert signals.usage()["totals"][0]["requests"] == 4000
+
+
+def test_decode_entry_cuts_long_values_and_hashes_the_whole_key():
+    entry = HTTPAccessLogEntry()
+    entry.common_properties.route_name = "r" * 100_000
+    tags = entry.common_properties.custom_tags
+    tags.update({"backend": "b" * 100_000, "model": "m" * 100_000, "flags": "UF," * 50_000})
+    tags["key"] = "k" * 300 + "1"
+    decoded = decode_entry(entry, "edge", "n" * 100_000, frozenset())
+    assert len(decoded.route_rule) == len(decoded.backend) == len(decoded.model) == 256
+    assert len(",".join(decoded.response_flags)) <= 256
+    tags["key"] = "k" * 300 + "2"
+    assert decode_entry(entry, "edge", "n", frozenset()).key_hash != decoded.key_hash

@@ -26,9 +26,14 @@ _UNSET = ("", "-")
 KnownTiers = Callable[[], frozenset[str]]
 
 
-def _tag(tags: dict[str, str], name: str) -> str:
+# Names, labels and flags gitxds configures are far shorter; a longer value (a hostile sender) is cut,
+# so the store's bounded maps also stay bounded in bytes.
+MAX_TEXT = 256
+
+
+def _tag(tags: dict[str, str], name: str, limit: int | None = MAX_TEXT) -> str:
     value = tags.get(name, "")
-    return "" if value in _UNSET else value
+    return "" if value in _UNSET else value[:limit]
 
 
 def _number(text: str) -> float | None:
@@ -53,7 +58,7 @@ def decode_entry(entry: HTTPAccessLogEntry, gateway: str, node: str, tiers: froz
     tier = _tag(tags, "tier")
     return AccessRecord(
         gateway=gateway,
-        route_rule=common.route_name,
+        route_rule=common.route_name[:MAX_TEXT],
         backend=_tag(tags, "backend"),
         status=entry.response.response_code.value,
         response_flags=frozenset(flag for flag in _tag(tags, "flags").split(",") if flag),
@@ -63,9 +68,9 @@ def decode_entry(entry: HTTPAccessLogEntry, gateway: str, node: str, tiers: froz
         output_tokens=_tokens(entry, "output_tokens"),
         model=_tag(tags, "model") or OTHER,
         tier=tier if tier in tiers else OTHER,
-        key_hash=key_hash(_tag(tags, "key")),
+        key_hash=key_hash(_tag(tags, "key", limit=None)),  # hashed whole: long keys stay apart
         timestamp=common.start_time.ToMicroseconds() / 1_000_000,
-        node=node,
+        node=node[:MAX_TEXT],
     )
 
 
@@ -88,8 +93,8 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         gateway = node = ""
         async for message in request_iterator:
             if message.HasField("identifier"):
-                node = message.identifier.node.id
-                gateway = message.identifier.log_name.removeprefix(LOG_NAME_PREFIX)
+                node = message.identifier.node.id[:MAX_TEXT]
+                gateway = message.identifier.log_name.removeprefix(LOG_NAME_PREFIX)[:MAX_TEXT]
             tiers = self.known_tiers()
             for entry in message.http_logs.log_entry:
                 self.store.record(decode_entry(entry, gateway, node, tiers))

@@ -124,15 +124,19 @@ class SignalStore:
 
     def record(self, entry: AccessRecord) -> None:
         price = self.pricing(entry.backend)
-        second = int(entry.timestamp)
+        now = self._clock()
+        # The time is the sender's: one ahead of ours (or forged) never opens a bucket in the future,
+        # where expiry would not reach it; one older than the retention only adds to the totals.
+        second = min(int(entry.timestamp), int(now))
         with self._lock:
             self.received += 1
-            self._expire(self._clock())
-            self._backend_bucket(second, entry.backend).add(entry)
-            kept = self._records.setdefault(second, [])
-            if len(kept) < RECORDS_PER_SECOND:
-                kept.append(entry)
-            self._key_totals(second // 60, entry.key_hash).add(entry, price)
+            self._expire(now)
+            if second >= int(now) - self.retention_seconds:
+                self._backend_bucket(second, entry.backend).add(entry)
+                kept = self._records.setdefault(second, [])
+                if len(kept) < RECORDS_PER_SECOND:
+                    kept.append(entry)
+                self._key_totals(second // 60, entry.key_hash).add(entry, price)
             self._dimension_totals(entry).add(entry, price)
 
     def _backend_bucket(self, second: int, backend: str) -> _BackendBucket:
