@@ -15,22 +15,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from google.protobuf.json_format import MessageToJson
-
-from bench._servers import free_port, start_upstream
-from bench.tracing import p99, wait_ready
-from gitxds.compile import compile_directory
-from gitxds.gitops.envoy_check import find_envoy
-from gitxds.translators.xds import static_bootstrap
+from bench._servers import free_port, p99, start_upstream, static_envoy
 
 CONFIG = """\
 apiVersion: gitxds.dev/v1alpha1
@@ -68,25 +60,9 @@ ANSWER = json.dumps(
 
 @contextmanager
 def running_envoy(workdir: Path, name: str, upstream: int) -> Iterator[int]:
-    listener, admin = free_port(), free_port()
-    config_dir = workdir / name
-    config_dir.mkdir()
-    (config_dir / "config.yaml").write_text(
-        CONFIG.format(listener=listener, upstream=upstream, **SETTINGS[name])
-    )
-    result = compile_directory(config_dir)
-    assert not result.diagnostics, [str(d) for d in result.diagnostics]
-    path = workdir / f"{name}.json"
-    path.write_text(MessageToJson(static_bootstrap(result.model, "edge", {}, admin_port=admin)))
-    command = [find_envoy() or "envoy", "-c", str(path), "--base-id", str(os.getpid() * 4 + len(name))]
-    command += ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(admin)
+    listener = free_port()
+    with static_envoy(CONFIG.format(listener=listener, upstream=upstream, **SETTINGS[name]), workdir, name):
         yield listener
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class Client:

@@ -14,25 +14,18 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import grpc
-from google.protobuf.json_format import MessageToJson
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from bench._servers import free_port, start_upstream
-from gitxds.compile import compile_directory
-from gitxds.gitops.envoy_check import find_envoy
-from gitxds.translators.xds import static_bootstrap
+from bench._servers import free_port, p99, start_upstream, static_envoy
 
 CONFIG = """\
 apiVersion: gitxds.dev/v1alpha1
@@ -69,43 +62,14 @@ def running_envoy(
 ) -> Iterator[int]:
     """An Envoy serving the config, traced when ``collector`` is a port; yields its listener port."""
     listener = free_port()
-    config_dir = workdir / name.replace(" ", "-")
-    config_dir.mkdir()
     text = CONFIG.format(
         listener=listener,
         collector=collector or free_port(),
         upstream=upstream,
         tracing="" if collector is None else TRACING.format(percent=sampling),
     )
-    (config_dir / "config.yaml").write_text(text)
-    result = compile_directory(config_dir)
-    assert not result.diagnostics, [str(d) for d in result.diagnostics]
-    admin = free_port()
-    bootstrap = static_bootstrap(result.model, "edge", {}, admin_port=admin)
-    path = workdir / f"{config_dir.name}.json"
-    path.write_text(MessageToJson(bootstrap))
-    command = [find_envoy() or "envoy", "-c", str(path), "--base-id", str(os.getpid() * 4 + len(name) % 4)]
-    command += ["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(admin)
+    with static_envoy(text, workdir, name):
         yield listener
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def wait_ready(admin: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=1) as response:
-                if response.read().strip() == b"LIVE":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("Envoy did not become ready")
 
 
 class Client:
@@ -139,10 +103,6 @@ def start_collector() -> tuple[grpc.Server, int]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, port
-
-
-def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
 def main(argv: list[str] | None = None) -> None:
