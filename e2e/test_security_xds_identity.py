@@ -8,11 +8,13 @@ resource is sent, the refusal is counted, logged once per distinct claim, and li
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import grpc
 import pytest
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from gitxds import typeurls
 from harness import free_port
@@ -120,3 +122,35 @@ def test_a_certificate_claiming_another_gateway_is_refused_and_gets_no_secret(
     assert refused == [{**refused[0], "node_id": node_id, "identities": [f"{TRUST}/edge-a"], "count": 2}]
     lines = [line for line in stack.serve.log_tail(400).splitlines() if "refused xDS stream" in line]
     assert sum(f"gateway {gateway} " in line for line in lines) == 1  # logged once, counted twice
+
+
+def _log_as(stack: SimpleNamespace, gateway: str, count: int) -> grpc.StatusCode | None:
+    """A's certificate streaming ``count`` 500s to gitxds's access-log service, named for ``gateway``."""
+    message = als_pb2.StreamAccessLogsMessage()
+    message.identifier.node.id = "edge-a-1"
+    message.identifier.log_name = f"gitxds/{gateway}"
+    for _ in range(count):
+        entry = message.http_logs.log_entry.add()
+        entry.response.response_code.value = 500
+        entry.common_properties.custom_tags["backend"] = "provider"
+    with _channel(stack, stack.edge_a) as channel:
+        stub = als_pb2_grpc.AccessLogServiceStub(channel)
+        try:
+            stub.StreamAccessLogs(iter([message]), timeout=10)
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+        return None
+
+
+def _received(stack: SimpleNamespace) -> int:
+    code, body = stack.serve.get("/usage")
+    assert code == 200, body
+    return int(json.loads(body)["received"])
+
+
+def test_access_logs_count_only_from_the_gateway_the_certificate_may_act_for(stack):
+    """Forged failures for another gateway could roll back its rollout: they are refused, not counted."""
+    received = _received(stack)
+    assert _log_as(stack, "edge-b", 5) == grpc.StatusCode.PERMISSION_DENIED
+    assert _log_as(stack, "edge-a", 3) is None
+    assert _received(stack) == received + 3

@@ -149,6 +149,8 @@ class GitxdsService:
             identity_policy=self._identities_of if _mutual_tls(options) else None,
         )
         self.xds.on_event(self._on_xds_event)
+        if _mutual_tls(options):  # access logs count only from proxies of the gateway they name
+            self.signals_receiver.authorize = self.xds.peer_may_act_for
         self.xds.add_servicer(self.signals_receiver.register)
         self.registry.register(PriceCollector(lambda: self.reconciler.model))
         self.admin = AdminServer(self, token=options.admin_token, allowed_hosts=options.admin_allowed_hosts)

@@ -24,6 +24,8 @@ LOG_NAME_PREFIX = "gitxds/"
 USAGE_NAMESPACE = "gitxds.ai"
 _UNSET = ("", "-")
 KnownTiers = Callable[[], frozenset[str]]
+# Whether the stream's peer may log for a gateway (its certificate's identities); None: anyone may.
+Authorize = Callable[[grpc.aio.ServicerContext, str], bool]
 
 
 # Names, labels and flags gitxds configures are far shorter; a longer value (a hostile sender) is cut,
@@ -77,9 +79,12 @@ def decode_entry(entry: HTTPAccessLogEntry, gateway: str, node: str, tiers: froz
 class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     """Registered on the xDS gRPC server (one port): ``XdsServer.add_servicer(receiver.register)``."""
 
-    def __init__(self, store: SignalStore, known_tiers: KnownTiers = frozenset) -> None:
+    def __init__(
+        self, store: SignalStore, known_tiers: KnownTiers = frozenset, authorize: Authorize | None = None
+    ) -> None:
         self.store = store
         self.known_tiers = known_tiers
+        self.authorize = authorize
         self._logger = logging.getLogger("gitxds.signals")
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -91,10 +96,17 @@ class AccessLogReceiver(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         context: grpc.aio.ServicerContext,
     ) -> als_pb2.StreamAccessLogsResponse:
         gateway = node = ""
+        authorized = self.authorize is None
         async for message in request_iterator:
             if message.HasField("identifier"):
                 node = message.identifier.node.id[:MAX_TEXT]
                 gateway = message.identifier.log_name.removeprefix(LOG_NAME_PREFIX)[:MAX_TEXT]
+                authorized = self.authorize is None or self.authorize(context, gateway)
+            if not authorized:  # forged logs could fail another gateway's rollout: never count them
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "the client certificate is not among the gateway's proxies.identities",
+                )
             tiers = self.known_tiers()
             for entry in message.http_logs.log_entry:
                 self.store.record(decode_entry(entry, gateway, node, tiers))

@@ -14,7 +14,7 @@ from gitxds import typeurls
 from gitxds.metrics import Metrics
 from gitxds.xds.cache import SnapshotSource
 from gitxds.xds.server.context import ServerContext
-from gitxds.xds.server.identity import IdentityPolicy, Refusal, RefusalLog
+from gitxds.xds.server.identity import IdentityPolicy, Refusal, RefusalLog, peer_identities
 from gitxds.xds.server.limits import XdsLimits
 from gitxds.xds.server.planner import in_sync
 from gitxds.xds.server.status import ProxyStatus, TypeStatus, Variant, XdsEvent
@@ -201,6 +201,12 @@ class XdsServer:
             }
             handlers.append(grpc.method_handlers_generic_handler(service, methods))
         return handlers
+
+    def peer_may_act_for(self, context: grpc.aio.ServicerContext, gateway: str) -> bool:
+        """Whether the peer of ``context`` may speak for ``gateway`` on another service of this server
+        (the access-log stream): the same identity rule as for receiving it; always without a policy."""
+        policy = self._context.identity_policy
+        return policy is None or bool(peer_identities(context) & policy(gateway))
 
     def _stream_limit_reached(self, peer: str) -> str | None:
         limits = self._context.limits
