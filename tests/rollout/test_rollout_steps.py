@@ -192,3 +192,15 @@ def test_state_survives_json_round_trip() -> None:
     run.commit(model(("v2", 100)), "c2")
     run.at(20)
     assert Rollouts.from_json(run.state.to_json()) == run.state
+
+
+def test_a_step_rebuilds_only_the_rolling_rule_and_keeps_every_other_route_as_it_was() -> None:
+    other = ir.Route("other", ("edge",), (), (ir.Rule("other/0", (), (ir.WeightedBackend("v3", 1),)),))
+    m = model(("v1", 100))
+    m = replace(m, routes=(*m.routes, other))
+    state = plan(Rollouts(), m, "c1", 1000.0)
+    moved = replace(m, routes=(replace(m.routes[0], rules=model(("v2", 100)).routes[0].rules), other))
+    state = plan(state, moved, "c2", 1000.0)
+    out = served_model(state, moved)
+    assert out.routes[1] is other  # the translation memo reuses what it built from the same object
+    assert [(b.backend, b.weight) for b in out.routes[0].rules[0].backends] == [("v1", 9000), ("v2", 1000)]

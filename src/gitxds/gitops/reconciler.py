@@ -181,7 +181,8 @@ class Reconciler:
                 with _step("build"):
                     inputs = change(self.served)
                     self._endpoints.update(inputs.endpoints)  # endpoints given here are the latest known
-                return await self._rebuild(inputs, trigger, started, started, 0)
+                check = not self._only_weights_moved(inputs.version, trigger)
+                return await self._rebuild(inputs, trigger, started, started, 0, check=check)
             except _StepFailedError as failed:
                 return self._fail(trigger, failed.step, failed.cause)
 

@@ -1,15 +1,21 @@
 """``gitxds serve``'s side of rollouts: the clock that drives them, rebuilds, and Git after a rollback.
 
 The controller (:mod:`gitxds.rollout`) keeps the progress; this module gives it a clock task, turns
-its rebuild requests into reloads of the one writer (coalesced, on the event loop), and after a
+its rebuild requests into builds of the one writer (coalesced, on the event loop), and after a
 rollback pushes a revert commit or records why it could not.
+
+A step is a new value of one input, the rollout progress: the writer rebuilds what it serves with
+that input replaced (``Reconciler.apply``), reading no file and no secret, and re-translating only the
+routes whose weights moved. A version Envoy already accepted is not checked again for new weights.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from gitxds import ir
 from gitxds.gitops.gitcmd import GitError
 from gitxds.gitops.gitsync import GitSync
+from gitxds.gitops.inputs import Inputs
 from gitxds.gitops.rollback import push_revert, still_declared_note
 from gitxds.gitops.rollout_lease import RolloutLease
 from gitxds.rollout import RuleRollout, WindowSource
@@ -25,9 +32,22 @@ from gitxds.rollout.controller import ManualError, RolloutController
 from gitxds.rollout.metrics import RolloutMetrics
 from gitxds.rollout.store import StateStore
 
-__all__ = ["RolloutDriver"]
+__all__ = ["Apply", "RolloutDriver", "with_progress"]
 
-Reload = Callable[[str], Awaitable[Any]]
+Change = Callable[[Inputs], Inputs]
+Apply = Callable[[str, Change], Awaitable[Any]]  # Reconciler.apply: rebuild with some inputs replaced
+
+
+def with_progress(controller: RolloutController) -> Change:
+    """The served inputs with the controller's current progress applied to the same Git model."""
+
+    def change(inputs: Inputs) -> Inputs:
+        if inputs.rollouts is None:
+            return inputs
+        applied = controller.apply(inputs.rollouts.model, inputs.version)
+        return replace(inputs, model=applied.served, rollouts=applied)
+
+    return change
 
 
 class RolloutDriver:
@@ -41,11 +61,13 @@ class RolloutDriver:
         settle_seconds: float,
         logger: logging.Logger,
         lease: RolloutLease | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.controller = RolloutController(
             signals,
             metrics=RolloutMetrics(registry),
             store=StateStore(state_file, logger) if state_file is not None else None,
+            clock=clock,
             settle_seconds=settle_seconds,
             logger=logger,
         )
@@ -53,7 +75,7 @@ class RolloutDriver:
         self._tick_seconds = tick_seconds
         self._log = logger
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._reload: Reload | None = None
+        self._apply: Apply | None = None
         self._git: GitSync | None = None
         self._sync: Callable[[], Awaitable[Any]] | None = None
         self._pending: asyncio.Task[Any] | None = None
@@ -64,10 +86,10 @@ class RolloutDriver:
         self.holder: str | None = None
 
     def start(
-        self, reload: Reload, *, git: GitSync | None, sync: Callable[[], Awaitable[Any]], stop: asyncio.Event
+        self, apply: Apply, *, git: GitSync | None, sync: Callable[[], Awaitable[Any]], stop: asyncio.Event
     ) -> asyncio.Task[None]:
         self._loop = asyncio.get_running_loop()
-        self._reload, self._git, self._sync = reload, git, sync
+        self._apply, self._git, self._sync = apply, git, sync
         self.controller.request_rebuild = self._request_rebuild
         return asyncio.create_task(self._drive(stop))
 
@@ -101,15 +123,15 @@ class RolloutDriver:
         if self._pending is not None and not self._pending.done():
             self._again = True  # one more build after the running one picks up everything
             return
-        assert self._reload is not None
         self._pending = asyncio.create_task(self._rebuild(reason))
 
     async def _rebuild(self, reason: str) -> None:
-        assert self._reload is not None
-        await self._reload(reason)
+        assert self._apply is not None
+        progress = with_progress(self.controller)
+        await self._apply(reason, progress)
         while self._again:
             self._again = False
-            await self._reload(reason)
+            await self._apply(reason, progress)
 
     # -- after a rollback ----------------------------------------------------------------------
 

@@ -222,7 +222,7 @@ class GitxdsService:
         if self.reconciler.status.served is None and isinstance(first, Attempt):
             await restore_last_good(self.reconciler, self.config_dir, first.version, self._log)
         self._tasks.append(
-            self.rollout_driver.start(self.reconciler.reload, git=self.git, sync=self.sync, stop=self._stop)
+            self.rollout_driver.start(self.reconciler.apply, git=self.git, sync=self.sync, stop=self._stop)
         )
         if not await self.discovered.wait_synced(self.options.discovery_sync_seconds):
             self._log.warning("EndpointSlices not listed yet; kubernetes backends have no endpoints")

@@ -18,7 +18,7 @@ from typing import Any
 from gitxds import ir
 from gitxds.rollout.analysis import Judgement, WindowSource, judge
 from gitxds.rollout.metrics import RolloutMetrics
-from gitxds.rollout.plan import Rollouts, covered_rules, plan, served_model, tick
+from gitxds.rollout.plan import Rollouts, plan, policies_of, served_model, tick
 from gitxds.rollout.state import Phase, RuleRollout
 from gitxds.rollout.store import StateStore
 
@@ -64,6 +64,7 @@ class RolloutController:
         self._lock = threading.RLock()
         self._state = store.load() if store is not None else Rollouts()
         self._model: ir.Model | None = None  # Git's model of the version being served
+        self._planned: tuple[ir.Model, str] | None = None  # what the state was last planned for
         self.request_rebuild: Callable[[str], None] = lambda reason: None
         self.on_rolled_back: RolledBack | None = None
 
@@ -76,7 +77,10 @@ class RolloutController:
     def apply(self, model: ir.Model, version: str) -> Applied:
         with self._lock:
             base = self._state
-            state = plan(base, model, version, self._clock())
+            if self._planned is not None and self._planned[0] is model and self._planned[1] == version:
+                state = base  # a step of the version served: Git's model is the same object, so the plan
+            else:
+                state = plan(base, model, version, self._clock())
             return Applied(model, version, served_model(state, model), state, base)
 
     def commit(self, applied: Applied) -> None:
@@ -88,6 +92,7 @@ class RolloutController:
             else:
                 self._set(applied.state)
             self._model = applied.model
+            self._planned = (applied.model, applied.version)
             for rollout in applied.state.rollouts.values():
                 if rollout.rule not in applied.base.rollouts and rollout.active:
                     self._log.info(
@@ -113,7 +118,7 @@ class RolloutController:
             changed = [
                 r for name, r in moved.rollouts.items() if _served(r) != _served(before.rollouts.get(name))
             ]
-        policies = {rule.name: policy for rule, policy in covered_rules(self._model)}
+        policies = policies_of(self._model, (r.rule for r in changed))
         for rollout in changed:
             self._report(rollout, before.rollouts.get(rollout.rule), policies.get(rollout.rule))
         if changed:
@@ -167,7 +172,7 @@ class RolloutController:
                 rollouts[target.rule] = _commanded(target, action, who, self._clock())
             self._set(replace(before, rollouts=rollouts))
             model = self._model
-        policies = {r.name: p for r, p in covered_rules(model)} if model is not None else {}
+        policies = policies_of(model, (t.rule for t in targets)) if model is not None else {}
         for target in targets:
             self._report(rollouts[target.rule], before.rollouts[target.rule], policies.get(target.rule))
         self.request_rebuild(f"rollout {action}")
@@ -180,6 +185,7 @@ class RolloutController:
             if state == before:
                 return
             self._set(state)
+            self._planned = None  # planned by the driving replica, maybe for another version
             changed = any(_served(r) != _served(before.rollouts.get(n)) for n, r in state.rollouts.items())
             changed = changed or set(state.rollouts) != set(before.rollouts)
         if changed:
@@ -204,7 +210,8 @@ class RolloutController:
         """Every rollout with what it serves, and the latest ended ones, for /status and the CLI."""
         with self._lock:
             state, model = self._state, self._model
-        policies = {r.name: p for r, p in covered_rules(model)} if model is not None else {}
+        rules = [*state.rollouts, *(r.rule for r in state.history)]
+        policies = policies_of(model, rules) if model is not None else {}
         return {
             "current": [_describe(r, policies.get(r.rule)) for _, r in sorted(state.rollouts.items())],
             "ended": [_describe(r, policies.get(r.rule)) for r in state.history],

@@ -7,7 +7,7 @@ proxies get: Git's model with each rolling rule's backends blended. All three ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +15,7 @@ from gitxds import ir
 from gitxds.rollout.split import Split, blend, new_backends, split_of
 from gitxds.rollout.state import Judge, Phase, RuleRollout, advance
 
-__all__ = ["HISTORY", "Rollouts", "covered_rules", "plan", "served_model", "tick"]
+__all__ = ["HISTORY", "Rollouts", "covered_rules", "plan", "policies_of", "served_model", "tick"]
 
 HISTORY = 20
 
@@ -53,6 +53,22 @@ def covered_rules(model: ir.Model) -> Iterator[tuple[ir.Rule, ir.RolloutPolicy]]
         if policy is not None:
             for rule in route.rules:
                 yield rule, policy
+
+
+def policies_of(model: ir.Model, rules: Iterable[str]) -> dict[str, ir.RolloutPolicy]:
+    """The policy covering each of ``rules`` that ``model`` still has: lookups for the routes of
+    those rules, not a walk of every rule (a step at 10,000 routes touches only its own)."""
+    wanted = set(rules)
+    routes = {_route_of(rule) for rule in wanted}
+    found: dict[str, ir.RolloutPolicy] = {}
+    for route in model.routes:
+        if route.name in routes and (policy := model.rollout_policy_for(route.name)) is not None:
+            found.update((rule.name, policy) for rule in route.rules if rule.name in wanted)
+    return found
+
+
+def _route_of(rule: str) -> str:
+    return rule.rpartition("/")[0]  # a rule is named "<route>/<index>"
 
 
 def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts:
@@ -114,7 +130,7 @@ def _started(
 
 def tick(state: Rollouts, model: ir.Model, now: float, judge: Judge) -> Rollouts:
     """Every active rollout moved on to ``now``."""
-    policies = {rule.name: policy for rule, policy in covered_rules(model)}
+    policies = policies_of(model, state.rollouts)
     moved = {
         name: advance(rollout, policies[name], now, judge) if name in policies else rollout
         for name, rollout in state.rollouts.items()
@@ -126,9 +142,13 @@ def served_model(state: Rollouts, model: ir.Model) -> ir.Model:
     """``model`` with every rolling rule serving its blend of old and new split."""
     if not state.rollouts:
         return model
-    policies = {rule.name: policy for rule, policy in covered_rules(model)}
+    policies = policies_of(model, state.rollouts)
+    rolling = {_route_of(rule) for rule in policies}
     routes = []
     for route in model.routes:
+        if route.name not in rolling:
+            routes.append(route)  # the same object: the translation memo reuses its resources
+            continue
         rules = tuple(
             _served_rule(rule, state.rollouts.get(rule.name), policies.get(rule.name)) for rule in route.rules
         )
