@@ -64,7 +64,14 @@ def policy(steps: str, *, analysis: str = "", on_failure: str = "revert") -> str
 
 
 class RolloutStack:
-    def __init__(self, tmp: Path, rollout_policy: str, *serve_args: str, settle: str = "300ms") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        rollout_policy: str,
+        *serve_args: str,
+        settle: str = "300ms",
+        git_url: str | None = None,  # how gitxds reaches the remote (default: its path)
+    ) -> None:
         self.tmp = tmp
         self.v1 = UpstreamServer("chat-v1").start()
         self.v2 = UpstreamServer("chat-v2").start()
@@ -83,8 +90,9 @@ class RolloutStack:
         token_file = tmp / "admin-token"
         token_file.write_text(TOKEN)
         self.serve_args = (
-            "--git-url", str(self.remote), "--poll", "200ms", "--checkout-dir", str(tmp / "checkout"),
-            "--admin-token-file", str(token_file), "--rollout-settle", settle, *serve_args,
+            "--git-url", git_url or str(self.remote), "--poll", "200ms",
+            "--checkout-dir", str(tmp / "checkout"), "--admin-token-file", str(token_file),
+            "--rollout-settle", settle, *serve_args,
         )  # fmt: skip
         self.serve = ServeProcess(Path("."), tmp, *self.serve_args)
         bootstrap: dict[str, Any] = YAML(typ="safe").load(self.serve.bootstrap("envoy-1", self.cluster))

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
         help="where to keep the clone, locked while serve runs (default: a private directory per "
         "repository and branch under $TMPDIR/gitxds-<uid>)",
     )
+    git.add_argument(
+        "--git-credentials",
+        metavar="NAME",
+        help="entry of --secrets-dir with the remote's credentials, read for every fetch and push: "
+        "USER:TOKEN (HTTP Basic), TOKEN (HTTP Bearer) or an SSH private key",
+    )
     parser.add_argument(
         "--secrets-dir",
         type=Path,
@@ -160,6 +166,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         git_branch=args.branch,
         git_poll_seconds=poll_ms / 1000,
         checkout_dir=args.checkout_dir,
+        git_credentials=args.git_credentials,
         secrets_dir=args.secrets_dir,
         envoy_validate=args.envoy_validate,
         envoy_path=args.envoy,

@@ -6,6 +6,8 @@ import asyncio
 import os
 import re
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitxds.errors import GitxdsError
@@ -13,6 +15,35 @@ from gitxds.errors import GitxdsError
 
 class GitError(GitxdsError):
     """A git command failed; the message carries git's own stderr (credentials stripped)."""
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """What one git command needs: git config and environment variables to add, and the texts to
+    scrub from its errors."""
+
+    config: tuple[tuple[str, str], ...] = ()  # given as GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+    def environ(self, base: Mapping[str, str]) -> dict[str, str]:
+        env = {**base, **self.env}
+        count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)  # after any the operator set
+        for key, value in self.config:
+            env[f"GIT_CONFIG_KEY_{count}"] = key
+            env[f"GIT_CONFIG_VALUE_{count}"] = value
+            count += 1
+        if self.config:
+            env["GIT_CONFIG_COUNT"] = str(count)
+        return env
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "<redacted>")
+        return text
+
+
+NO_AUTH = GitAuth()
 
 
 def redact_url_credentials(text: str) -> str:
@@ -36,15 +67,15 @@ def run_git(cwd: Path, *args: str, timeout: float = 60.0) -> str:
     return proc.stdout.strip()
 
 
-async def run_git_async(cwd: Path, *args: str, timeout: float = 120.0) -> str:
-    """Run git without blocking the event loop."""
+async def run_git_async(cwd: Path, *args: str, timeout: float = 120.0, auth: GitAuth = NO_AUTH) -> str:
+    """Run git without blocking the event loop; ``auth`` reaches git through its environment only."""
     proc = await asyncio.create_subprocess_exec(
         "git",
         *args,
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_git_env(),
+        env=auth.environ(_git_env()),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
@@ -53,7 +84,8 @@ async def run_git_async(cwd: Path, *args: str, timeout: float = 120.0) -> str:
         await proc.wait()
         raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from None
     if proc.returncode != 0:
-        raise GitError(redact_url_credentials(f"git {args[0]} failed: {err.decode().strip()}"))
+        message = f"git {args[0]} failed: {err.decode(errors='replace').strip()}"
+        raise GitError(auth.redact(redact_url_credentials(message)))
     return out.decode().strip()
 
 

@@ -6,10 +6,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from gitxds.gitops.gitcmd import GitError, redact_url_credentials, run_git_async
+from gitxds.gitops.gitauth import GitCredentials
+from gitxds.gitops.gitcmd import NO_AUTH, GitAuth, GitError, redact_url_credentials, run_git_async
 from gitxds.metrics import Metrics
+
+
+def auth_of(credentials: GitCredentials | None) -> AbstractContextManager[GitAuth]:
+    """The credentials for one command that talks to the remote, read from the secret store now."""
+    return credentials.auth() if credentials is not None else contextlib.nullcontext(NO_AUTH)
 
 
 class GitSync:
@@ -28,8 +35,10 @@ class GitSync:
         poll_seconds: float = 15.0,
         logger: logging.Logger | None = None,
         metrics: Metrics | None = None,
+        credentials: GitCredentials | None = None,
     ) -> None:
         self.url = url
+        self.credentials = credentials  # from the secret store, for clone, fetch and the revert push
         self.checkout = checkout
         self.branch = branch
         self.poll_seconds = poll_seconds
@@ -90,16 +99,18 @@ class GitSync:
             await run_git_async(self.checkout, "remote", "set-url", "origin", self.url)
             return await self.sync()
         self.checkout.parent.mkdir(parents=True, exist_ok=True)
-        await run_git_async(
-            self.checkout.parent,
-            "clone",
-            "--quiet",
-            "--branch",
-            self.branch,
-            "--single-branch",
-            self.url,
-            str(self.checkout),
-        )
+        with auth_of(self.credentials) as auth:
+            await run_git_async(
+                self.checkout.parent,
+                "clone",
+                "--quiet",
+                "--branch",
+                self.branch,
+                "--single-branch",
+                self.url,
+                str(self.checkout),
+                auth=auth,
+            )
         self.head = await run_git_async(self.checkout, "rev-parse", "HEAD")
         return self.head
 
@@ -107,7 +118,8 @@ class GitSync:
         """Fetch the branch and move the checkout to it; returns the commit now checked out."""
         async with self._lock:
             try:
-                await run_git_async(self.checkout, "fetch", "--quiet", "origin", self.branch)
+                with auth_of(self.credentials) as auth:
+                    await run_git_async(self.checkout, "fetch", "--quiet", "origin", self.branch, auth=auth)
                 await run_git_async(self.checkout, "reset", "--quiet", "--hard", "FETCH_HEAD")
                 self.head = await run_git_async(self.checkout, "rev-parse", "HEAD")
                 self.last_error = None

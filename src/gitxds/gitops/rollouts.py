@@ -151,7 +151,9 @@ class RolloutDriver:
 
     async def _revert(self, git: GitSync, rollout: RuleRollout, policy: ir.RolloutPolicy) -> None:
         try:
-            pushed = await push_revert(git.checkout, git.branch, rollout, policy, self._log)
+            pushed = await push_revert(
+                git.checkout, git.branch, rollout, policy, self._log, credentials=git.credentials
+            )
         except GitError as exc:
             self._log.error("could not push a revert of %s: %s", rollout.commit[:12], exc)
             self.controller.annotate(rollout.rule, rollout.commit, still_declared_note(rollout, str(exc)))

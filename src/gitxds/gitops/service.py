@@ -16,12 +16,14 @@ from prometheus_client import CollectorRegistry
 
 from gitxds import ir
 from gitxds.discovery import EndpointDiscovery, EndpointsChanged, discovery_api
+from gitxds.errors import UsageError
 from gitxds.gitops.admin import AdminServer
 from gitxds.gitops.checkout import CheckoutLock, claim_checkout
 from gitxds.gitops.coalesce import Coalesced
 from gitxds.gitops.discovered import EndpointFeed
 from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.exposure import open_exposures
+from gitxds.gitops.gitauth import GitCredentials
 from gitxds.gitops.gitcmd import GitError, redact_url_credentials
 from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.last_good import restore_last_good
@@ -49,6 +51,7 @@ class ServeOptions:
     git_branch: str = "main"
     git_poll_seconds: float = 15.0
     checkout_dir: Path | None = None
+    git_credentials: str | None = None  # an entry of secrets_dir: a token, USER:TOKEN or an SSH key
     secrets_dir: Path | None = None
     envoy_validate: bool = True
     envoy_path: str | None = None
@@ -81,6 +84,14 @@ def exposures(options: ServeOptions) -> list[str]:
     )
 
 
+def _git_credentials(options: ServeOptions) -> GitCredentials | None:
+    if options.git_credentials is None:
+        return None
+    if options.secrets_dir is None or options.git_url is None:
+        raise UsageError("--git-credentials names an entry of --secrets-dir and needs --git-url")
+    return GitCredentials(options.secrets_dir, options.git_credentials, options.git_url)
+
+
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
@@ -103,6 +114,7 @@ class GitxdsService:
         self._log = logger or logging.getLogger("gitxds")
         self.git: GitSync | None = None
         self._checkout_lock: CheckoutLock | None = None
+        credentials = _git_credentials(options)
         config_dir = options.config_dir
         if options.git_url:
             self._checkout_lock = claim_checkout(options.git_url, options.git_branch, options.checkout_dir)
@@ -113,6 +125,7 @@ class GitxdsService:
                 branch=options.git_branch,
                 poll_seconds=options.git_poll_seconds,
                 metrics=self.metrics,
+                credentials=credentials,
             )
             config_dir = checkout / options.config_dir
         self.config_dir = config_dir
@@ -322,6 +335,7 @@ class GitxdsService:
                 "branch": self.git.branch,
                 "checkout": str(self.git.checkout),
                 "head": self.git.head,
+                "credentials": self.git.credentials.name if self.git.credentials else None,  # the name only
                 "last_error": self.git.last_error,
                 **self.git.clone_status(),
             }
