@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from harness import EnvoyProcess, UpstreamServer, free_port, wait_for
-from harness.client import send_many, tally_upstreams
+from harness.client import HttpClient, send_many, tally_upstreams
 from harness.serve import GitRepo, ServeProcess
 
 TOKEN = "rollout-admin-token"
@@ -50,7 +53,7 @@ apiVersion: gitxds.dev/v1alpha1
 kind: Route
 metadata: {{name: chat}}
 spec:
-  gateways: [edge]
+  gateways: [{gateways}]
   rules:
     - matches: [{{path: {{prefix: /v1/chat}}}}]
       backends: [{{name: {backend}}}]
@@ -71,7 +74,10 @@ class RolloutStack:
         *serve_args: str,
         settle: str = "300ms",
         git_url: str | None = None,  # how gitxds reaches the remote (default: its path)
+        second_gateway: bool = False,
     ) -> None:
+        """``second_gateway``: chat is also served by gateway edge-b on ``port_b`` (cluster ``cluster_b``),
+        for a second Envoy that must not share the first one's listener port."""
         self.tmp = tmp
         self.v1 = UpstreamServer("chat-v1").start()
         self.v2 = UpstreamServer("chat-v2").start()
@@ -84,6 +90,15 @@ class RolloutStack:
         self.repo = GitRepo(tmp / "work")
         self.repo.git("remote", "add", "origin", str(self.remote))
         self.repo.write("gateway.yaml", GATEWAY.format(cluster=self.cluster, port=self.port))
+        self.gateways = "edge"
+        if second_gateway:
+            self.port_b = free_port()
+            self.cluster_b = f"edge-b-{self.port_b}"
+            second = GATEWAY.format(cluster=self.cluster_b, port=self.port_b).replace(
+                "name: edge}", "name: edge-b}"
+            )
+            self.repo.write("gateway-b.yaml", second)
+            self.gateways = "edge, edge-b"
         self.repo.write("backends.yaml", BACKENDS.format(v1=self.v1.port, v2=self.v2.port))
         self.repo.write("rollout.yaml", rollout_policy)
         self.first = self.push("chat-v1", "serve chat-v1")
@@ -100,7 +115,7 @@ class RolloutStack:
         self.envoy.wait_listening(self.port, timeout=10)
 
     def push(self, backend: str, message: str) -> str:
-        self.repo.write("routes/chat.yaml", ROUTE.format(backend=backend))
+        self.repo.write("routes/chat.yaml", ROUTE.format(backend=backend, gateways=self.gateways))
         return self.push_commit(message)
 
     def push_commit(self, message: str) -> str:
@@ -166,14 +181,7 @@ class RolloutStack:
         )
 
     def envoy_share(self, backend: str) -> float:
-        """Percent of the chat route's weight Envoy holds on ``backend`` (from its own config dump)."""
-        for config in self.envoy.config_dump(include_eds=False)["configs"]:
-            for dynamic in config.get("dynamic_route_configs", []):
-                for host in dynamic["route_config"].get("virtual_hosts", []):
-                    for route in host.get("routes", []):
-                        if route.get("match", {}).get("prefix") == "/v1/chat":
-                            return route_share(route["route"], backend)
-        raise AssertionError("Envoy has no chat route")
+        return envoy_share(self.envoy, backend)
 
     def tally(self, count: int) -> Counter[str]:
         return tally_upstreams(send_many(self.port, count, PATH))
@@ -247,9 +255,60 @@ def _parallel_batch(stack: RolloutStack, batch: int) -> list[Any]:
     return [response for each in batches for response in each]
 
 
+def envoy_share(envoy: EnvoyProcess, backend: str) -> float:
+    """Percent of the chat route's weight ``envoy`` holds on ``backend`` (from its own config dump)."""
+    for config in envoy.config_dump(include_eds=False)["configs"]:
+        for dynamic in config.get("dynamic_route_configs", []):
+            for host in dynamic["route_config"].get("virtual_hosts", []):
+                for route in host.get("routes", []):
+                    if route.get("match", {}).get("prefix") == "/v1/chat":
+                        return route_share(route["route"], backend)
+    raise AssertionError("Envoy has no chat route")
+
+
 def route_share(action: dict[str, Any], backend: str) -> float:
     if "cluster" in action:
         return 100.0 if action["cluster"] == backend else 0.0
     clusters = action["weighted_clusters"]["clusters"]
     total = sum(int(c.get("weight", 0)) for c in clusters)
     return 100.0 * sum(int(c.get("weight", 0)) for c in clusters if c["name"] == backend) / total
+
+
+@dataclass
+class Traffic:
+    """Requests at a steady rate from a background thread, each answer kept with its time."""
+
+    port: int
+    send: Callable[[HttpClient], tuple[str, int]]
+    per_second: float
+    threads: int = 1
+    answers: list[tuple[float, str, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Traffic:
+        for _ in range(self.threads):
+            worker = threading.Thread(target=self._run, daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        return self
+
+    def _run(self) -> None:
+        gap = self.threads / self.per_second
+        next_at = time.monotonic()
+        with HttpClient(self.port, timeout=10) as client:
+            while not self._stop.is_set():
+                upstream, status = self.send(client)
+                self.answers.append((time.time(), upstream, status))
+                next_at += gap
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=10)
+
+
+def plain_request(client: HttpClient) -> tuple[str, int]:
+    response = client.request(PATH)
+    return response.upstream or "envoy", response.status

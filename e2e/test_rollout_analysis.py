@@ -7,10 +7,8 @@ little traffic holds the step.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,50 +16,10 @@ import pytest
 
 from harness import wait_for
 from harness.client import HttpClient, stream_events
-from rollout_stack import PATH, RolloutStack, policy
+from rollout_stack import PATH, RolloutStack, Traffic, plain_request, policy
 
 INTERVAL = 2.0
 SETTLE = 1.5  # Envoy flushes access logs every second; an interval is judged this long after it ends
-
-
-@dataclass
-class Traffic:
-    """Requests at a steady rate from a background thread, each answer kept with its time."""
-
-    port: int
-    send: Callable[[HttpClient], tuple[str, int]]
-    per_second: float
-    threads: int = 1
-    answers: list[tuple[float, str, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _workers: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> Traffic:
-        for _ in range(self.threads):
-            worker = threading.Thread(target=self._run, daemon=True)
-            worker.start()
-            self._workers.append(worker)
-        return self
-
-    def _run(self) -> None:
-        gap = self.threads / self.per_second
-        next_at = time.monotonic()
-        with HttpClient(self.port, timeout=10) as client:
-            while not self._stop.is_set():
-                upstream, status = self.send(client)
-                self.answers.append((time.time(), upstream, status))
-                next_at += gap
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def stop(self) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(timeout=10)
-
-
-def plain_request(client: HttpClient) -> tuple[str, int]:
-    response = client.request(PATH)
-    return response.upstream or "envoy", response.status
 
 
 def streaming_request(client: HttpClient) -> tuple[str, int]:

@@ -81,11 +81,12 @@ class ServeProcess:
         workdir: Path,
         *extra_args: str,
         xds_port: int | None = None,
+        admin_port: int | None = None,
         prefix: Sequence[str] = (),
         memory_limit: int | None = None,
     ) -> None:
         self.xds_port = xds_port or free_port()  # a restarted server keeps its port for the Envoys
-        self.admin_port = free_port()
+        self.admin_port = admin_port or free_port()  # a peer replica may have to know it beforehand
         self.log_path = workdir / f"gitxds-serve-{self.admin_port}.log"
         command = [*address_space_cap(memory_limit), *prefix, sys.executable, "-m", "gitxds", "serve"]
         if config_dir is not None:

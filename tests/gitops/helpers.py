@@ -30,6 +30,16 @@ metadata: {name: green}
 spec: {endpoints: [{address: 127.0.0.1, port: 8002}]}
 """
 
+POLICY = """\
+apiVersion: gitxds.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {name: careful}
+spec:
+  routes: [chat]
+  steps: [{weight: 50, pause: 10m}]
+  onFailure: revert
+"""
+
 
 def route(target: str) -> str:
     return f"""\

@@ -24,17 +24,7 @@ from gitxds.metrics import Metrics
 from gitxds.xds.cache import SnapshotCache
 from waiting import eventually
 
-from .helpers import git, options, route, run_service, write_config
-
-POLICY = """\
-apiVersion: gitxds.dev/v1alpha1
-kind: RolloutPolicy
-metadata: {name: careful}
-spec:
-  routes: [chat]
-  steps: [{weight: 50, pause: 10m}]
-  onFailure: revert
-"""
+from .helpers import POLICY, git, options, route, run_service, write_config
 
 
 def _note(service: GitxdsService) -> str:

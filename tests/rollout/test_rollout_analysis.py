@@ -41,3 +41,23 @@ def test_breaches_name_the_backend() -> None:
 
 def test_fewer_than_min_requests_is_inconclusive_even_when_all_fail() -> None:
     assert verdict(Traffic("v2", 49, 49)) == (Outcome.INCONCLUSIVE, [])
+
+
+class Partial(dict[str, Traffic]):
+    """Windows missing a replica's traffic, as the peer source reports them."""
+
+    unanswered = ("http://10.0.0.7:9900: no answer in time",)
+
+
+def test_partial_data_never_passes_but_can_fail_and_says_what_is_missing() -> None:
+    healthy = judge(ALL, Partial(v2=Traffic("v2", 100)), ["v2"], 0.0, 10.0)
+    assert healthy.outcome is Outcome.INCONCLUSIVE  # the missing replica's traffic might breach
+    assert healthy.unanswered == Partial.unanswered and all(e.held for e in healthy.evidence)
+    failing = judge(ALL, Partial(v2=Traffic("v2", 100, 20)), ["v2"], 0.0, 10.0)
+    assert failing.outcome is Outcome.FAILED  # failures seen in part of the traffic are real
+    [breach] = failing.breaches
+    assert breach.unanswered == Partial.unanswered
+    assert "partial: http://10.0.0.7:9900: no answer in time" in str(breach)
+    assert type(breach).from_json(breach.to_json()) == breach
+    too_few = judge(ALL, Partial(v2=Traffic("v2", 10, 10)), ["v2"], 0.0, 10.0)
+    assert too_few.outcome is Outcome.INCONCLUSIVE

@@ -15,6 +15,7 @@ from gitxds.cli.serve_tls import add_xds_tls_arguments, xds_tls_from
 from gitxds.config import parse_duration
 from gitxds.errors import UsageError
 from gitxds.gitops.service import GitxdsService, ServeOptions, exposures
+from gitxds.signals.peers import parse_peer_dns, parse_peer_url
 
 DESCRIPTION = """\
 Load, check and compile the config in DIR, then serve it to every connected Envoy over xDS (ADS and
@@ -111,6 +112,20 @@ def register(subparsers: Any) -> None:
         "(the others serve the step it publishes there)",
     )
     rollout.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="admin endpoint of another replica (repeatable): rollout analysis adds the traffic of the "
+        "proxies connected to it (replicas share the admin token)",
+    )
+    rollout.add_argument(
+        "--peer-dns",
+        metavar="NAME:PORT",
+        help="a DNS name resolving to every replica (a headless Service) and their admin port: "
+        "each is asked as with --peer",
+    )
+    rollout.add_argument(
         "--rollout-settle",
         default="1.5s",
         help="how long after an analysis interval ends its access logs are awaited (%(default)s)",
@@ -156,6 +171,11 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         raise UsageError(f"--kubeconfig {args.kubeconfig} is not a file")
     if args.rollout_lease is not None and args.rollout_lease.count("/") != 1:
         raise UsageError(f"--rollout-lease {args.rollout_lease}: write NAMESPACE/NAME")
+    try:
+        peers = tuple(parse_peer_url(url) for url in args.peer)
+        peer_dns = parse_peer_dns(args.peer_dns) if args.peer_dns is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.secrets_dir is not None and not args.secrets_dir.is_dir():
         raise UsageError(f"--secrets-dir {args.secrets_dir} is not a directory")
     options = ServeOptions(
@@ -181,6 +201,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         rollout_state=args.rollout_state,
         rollout_settle_seconds=settle_ms / 1000,
         rollout_lease=args.rollout_lease,
+        peers=peers,
+        peer_dns=peer_dns,
     )
     exposed = exposures(options)
     if exposed and not options.insecure:

@@ -1,4 +1,5 @@
-"""The admin HTTP endpoint: health, readiness, Prometheus metrics, status, config dump, sync.
+"""The admin HTTP endpoint: health, readiness, Prometheus metrics, status, config dump, sync,
+rollouts, usage, and the signal summaries peer replicas ask for (``/signals/windows``).
 
 Binds to loopback by default; ``token`` requires ``Authorization: Bearer <token>`` on every path
 except the probes (``/healthz``, ``/readyz``), so kubelets need no secret. Without a token, only
@@ -11,7 +12,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -32,6 +34,8 @@ class AdminBackend(Protocol):
     def gateways(self) -> tuple[str, ...]: ...
 
     def usage(self, window_seconds: int, top: int) -> dict[str, Any]: ...
+
+    def signal_windows(self, backends: tuple[str, ...], start: float, end: float) -> dict[str, Any]: ...
 
     async def sync(self) -> dict[str, Any]: ...
 
@@ -147,6 +151,14 @@ def build_app(
             return _json({"error": "window must be 60-3600 seconds and top 1-1000"}, 400)
         return _json(backend.usage(window, top))
 
+    async def signal_windows(request: web.Request) -> web.Response:
+        """This replica's own per-backend summaries of [start, end): what the driving replica adds up."""
+        try:
+            backends, start, end = windows_query(request.query)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json(backend.signal_windows(backends, start, end))
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -156,7 +168,26 @@ def build_app(
     app.router.add_get("/rollouts", rollouts)
     app.router.add_post("/rollouts/{action:pause|resume|promote|abort}", rollout_command)
     app.router.add_get("/usage", usage)
+    app.router.add_get("/signals/windows", signal_windows)
     return app
+
+
+MAX_WINDOW_BACKENDS = 64
+MAX_WINDOW_SECONDS = 3600  # the signal store keeps 15 minutes; an analysis interval is shorter
+
+
+def windows_query(query: Mapping[str, str]) -> tuple[tuple[str, ...], float, float]:
+    """``backends=a,b&start=S&end=E`` (seconds since the epoch), checked; raises ValueError."""
+    backends = tuple(dict.fromkeys(b for b in query.get("backends", "").split(",") if b))
+    if not 1 <= len(backends) <= MAX_WINDOW_BACKENDS or any(len(b) > 256 for b in backends):
+        raise ValueError(f"name 1-{MAX_WINDOW_BACKENDS} backends: backends=NAME,NAME (256 characters each)")
+    try:
+        start, end = float(query["start"]), float(query["end"])
+    except (KeyError, ValueError):
+        raise ValueError("start and end are seconds since the epoch") from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0 < end - start <= MAX_WINDOW_SECONDS):
+        raise ValueError(f"end must follow start by at most {MAX_WINDOW_SECONDS} seconds")
+    return backends, start, end
 
 
 class AdminServer:

@@ -93,6 +93,16 @@ class RolloutDriver:
         self.controller.request_rebuild = self._request_rebuild
         return asyncio.create_task(self._drive(stop))
 
+    async def prime(self) -> None:
+        """Before the first version is built: with a Lease, take the driving replica's progress, so a
+        replica that starts mid-rollout serves the published step from its first version on."""
+        if self._lease is None:
+            return
+        try:
+            await self._sync_lease(self._lease)
+        except Exception:  # the API is away: the clock's next sync adopts the progress
+            self._log.exception("could not read the rollout lease before serving")
+
     async def _drive(self, stop: asyncio.Event) -> None:
         renew_every = max(1, int(self._lease.duration / self._tick_seconds / 3)) if self._lease else 0
         ticks = 0
@@ -101,7 +111,9 @@ class RolloutDriver:
                 if self._lease is not None and ticks % renew_every == 0:
                     await self._sync_lease(self._lease)
                 if self.driving:
-                    self.controller.tick()
+                    # In a worker: judging can wait (boundedly) on peer replicas' signals, and the
+                    # event loop keeps serving xDS and the admin endpoint meanwhile.
+                    await asyncio.to_thread(self.controller.tick)
             except Exception:  # the clock must outlive one bad tick or an API error; the next one retries
                 self._log.exception("rollout tick failed")
             ticks += 1
@@ -145,7 +157,11 @@ class RolloutDriver:
             why = "the config is a watched directory: gitxds pushes reverts only with --git-url"
             self.controller.annotate(rollout.rule, rollout.commit, still_declared_note(rollout, why))
             return
-        task = self._loop.create_task(self._revert(self._git, rollout, policy))
+        # Called from the tick's worker thread (or the loop, for an operator's abort).
+        self._loop.call_soon_threadsafe(self._start_revert, self._git, rollout, policy)
+
+    def _start_revert(self, git: GitSync, rollout: RuleRollout, policy: ir.RolloutPolicy) -> None:
+        task = asyncio.create_task(self._revert(git, rollout, policy))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -37,6 +37,7 @@ from gitxds.gitops.watch import ConfigWatcher
 from gitxds.gitops.xds_tls import XdsServerTls
 from gitxds.metrics import Metrics, short_type
 from gitxds.rollout.controller import ManualError
+from gitxds.signals.peers import PeerSignals
 from gitxds.signals.wiring import PriceCollector, signals_for
 from gitxds.xds.cache import SnapshotCache
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
@@ -68,6 +69,8 @@ class ServeOptions:
     rollout_tick_seconds: float = 0.2
     rollout_settle_seconds: float = 1.5  # Envoy flushes access logs every 1s
     rollout_lease: str | None = None  # "NAMESPACE/NAME": several replicas, one drives the rollouts
+    peers: tuple[str, ...] = ()  # other replicas' admin URLs: analysis adds their proxies' traffic
+    peer_dns: tuple[str, int] | None = None  # a headless Service resolving to every replica, admin port
 
 
 def _mutual_tls(options: ServeOptions) -> bool:
@@ -134,9 +137,18 @@ class GitxdsService:
         self.validator = ResidentValidator(envoy, logger=self._log) if envoy else None
         self.cache = SnapshotCache()
         self.signals, self.signals_receiver = signals_for(lambda: self.reconciler.model)
+        self.replica = f"{socket.gethostname()}-{os.getpid()}"  # names this process to Lease and peers
+        self.peer_signals = PeerSignals(
+            self.signals,
+            replica=self.replica,
+            peers=options.peers,
+            dns=options.peer_dns,
+            token=options.admin_token,
+            logger=self._log,
+        )
         self.rollout_driver = RolloutDriver(
             self.registry,
-            signals=self.signals,
+            signals=self.peer_signals,
             state_file=options.rollout_state,
             tick_seconds=options.rollout_tick_seconds,
             settle_seconds=options.rollout_settle_seconds,
@@ -180,8 +192,7 @@ class GitxdsService:
         if options.rollout_lease is None:
             return None
         namespace, _, name = options.rollout_lease.partition("/")
-        identity = f"{socket.gethostname()}-{os.getpid()}"
-        return RolloutLease(lease_api(options.kubeconfig), namespace, name, identity, logger=self._log)
+        return RolloutLease(lease_api(options.kubeconfig), namespace, name, self.replica, logger=self._log)
 
     def _follow_kubernetes_sources(self, sources: frozenset[ir.KubernetesEndpoints]) -> None:
         self.discovered.follow(sources)
@@ -198,6 +209,7 @@ class GitxdsService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.peer_signals.bind(asyncio.get_running_loop())
         if self.options.insecure:
             for exposure in exposures(self.options):
                 self._log.warning("--insecure: %s", exposure)
@@ -231,6 +243,7 @@ class GitxdsService:
             await self._watch_secrets(self.options.secrets_dir)
         if self.validator is not None:
             await self.validator.start()  # when it cannot start, versions go through envoy --mode validate
+        await self.rollout_driver.prime()  # another replica's rollout progress, before the first build
         first = await self.reconciler.reload("start")
         if self.reconciler.status.served is None and isinstance(first, Attempt):
             await restore_last_good(self.reconciler, self.config_dir, first.version, self._log)
@@ -322,6 +335,9 @@ class GitxdsService:
 
     def usage(self, window_seconds: int, top: int) -> dict[str, Any]:
         return self.signals.usage(window_seconds=window_seconds, top=top)
+
+    def signal_windows(self, backends: tuple[str, ...], start: float, end: float) -> dict[str, Any]:
+        return self.peer_signals.answer(backends, start, end)
 
     def gateways(self) -> tuple[str, ...]:
         model = self.reconciler.model

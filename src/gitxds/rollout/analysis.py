@@ -3,13 +3,20 @@
 The traffic comes from the gateway's own signals (:mod:`gitxds.signals`): any object with a
 ``window(backends, start, end)`` method returning per-backend aggregates will do, so this module
 never imports the receiver and stays a pure function of numbers.
+
+With several replicas the windows add up the traffic of every replica's proxies. A replica that did
+not answer is named in the mapping's ``unanswered`` attribute (a tuple of "who: why"; absent means
+everyone answered), and the verdict accounts for it: on partial data an interval can still FAIL (a
+breach seen in part of the traffic is real traffic failing, and rolling back is the safe direction),
+but it never PASSES (the missing traffic might breach), so it is INCONCLUSIVE and the step waits. Every
+piece of evidence of such an interval names the replicas missing from it.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from gitxds import ir
@@ -55,14 +62,16 @@ class Evidence:
     interval_start: float
     interval_end: float
     held: bool
+    unanswered: tuple[str, ...] = ()  # replicas whose proxies' traffic is missing from the values
 
     def __str__(self) -> str:
         relation = ">=" if self.metric == "successRate" else "<="
         verdict = "ok" if self.held else "FAILED"
+        partial = f" (partial: {'; '.join(self.unanswered)})" if self.unanswered else ""
         return (
             f"{self.backend} {self.metric} {self.value:.4g}{self.unit} (wanted {relation} "
             f"{self.threshold:g}{self.unit}) over {self.requests} requests in "
-            f"[{self.interval_start:.3f}, {self.interval_end:.3f}): {verdict}"
+            f"[{self.interval_start:.3f}, {self.interval_end:.3f}): {verdict}{partial}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -75,6 +84,7 @@ class Evidence:
             "requests": self.requests,
             "interval": [self.interval_start, self.interval_end],
             "held": self.held,
+            "unanswered": list(self.unanswered),
         }
 
     @staticmethod
@@ -90,6 +100,7 @@ class Evidence:
             interval_start=float(start),
             interval_end=float(end),
             held=bool(data["held"]),
+            unanswered=tuple(str(u) for u in data.get("unanswered", ())),
         )
 
 
@@ -98,6 +109,7 @@ class Judgement:
     outcome: Outcome
     requests: int  # to the judged backends, in the interval
     evidence: tuple[Evidence, ...]
+    unanswered: tuple[str, ...] = ()  # replicas whose traffic is missing (see the module's doc)
 
     @property
     def breaches(self) -> tuple[Evidence, ...]:
@@ -113,17 +125,20 @@ def judge(
 ) -> Judgement:
     """The verdict of ``[start, end)``: every threshold checked per backend that had traffic."""
     names = tuple(backends)
+    unanswered = tuple(getattr(windows, "unanswered", ()))
     requests = sum(windows[b].requests for b in names if b in windows)
     if requests < analysis.min_requests:
-        return Judgement(Outcome.INCONCLUSIVE, requests, ())
+        return Judgement(Outcome.INCONCLUSIVE, requests, (), unanswered)
     evidence = tuple(
-        item
+        replace(item, unanswered=unanswered)
         for name in names
         if name in windows and windows[name].requests > 0
         for item in _evidence(analysis, name, windows[name], start, end)
     )
-    failed = any(not e.held for e in evidence)
-    return Judgement(Outcome.FAILED if failed else Outcome.PASSED, requests, evidence)
+    if any(not e.held for e in evidence):
+        return Judgement(Outcome.FAILED, requests, evidence, unanswered)
+    outcome = Outcome.INCONCLUSIVE if unanswered else Outcome.PASSED  # never pass on partial data
+    return Judgement(outcome, requests, evidence, unanswered)
 
 
 def _evidence(

@@ -1,59 +1,30 @@
 """Bounded, windowed aggregates of access records: per backend (for rollouts) and per key (usage).
 
 Memory is fixed by construction: one bucket per second for ``retention_seconds``, at most
-``max_backends`` backends and ``SAMPLES_PER_BUCKET`` latency samples per backend and second, at most
+``max_backends`` backends per second, each with two log-scale latency histograms of at most
+``summary.BUCKETS`` counts (mergeable across replicas: :mod:`gitxds.signals.summary`), at most
 ``max_keys`` keys per minute (further keys are added up under ``other``), ``max_dimensions``
 gateway/rule/backend/model/tier totals, and the raw records of the last minute (capped per second).
 """
 
 from __future__ import annotations
 
-import math
-import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gitxds.signals.records import OTHER, AccessRecord, BackendWindow
+from gitxds.signals.summary import BackendSummary
 
 __all__ = ["SignalStore", "UsageTotals"]
 
-SAMPLES_PER_BUCKET = 128
 # Raw records kept for snapshot_since (peers, replicas): the last minute, at most this many a second.
 RECORDS_PER_SECOND = 500
 RECORD_RETENTION_SECONDS = 60
 Pricing = Callable[[str], tuple[float, float] | None]  # backend -> (input, output) price per million
-
-
-@dataclass(slots=True)
-class _BackendBucket:
-    requests: int = 0
-    failures: int = 0
-    overloaded: int = 0
-    seen: int = 0  # latencies offered to the reservoir
-    latencies: list[float] = field(default_factory=list)
-    ttfts: list[float] = field(default_factory=list)
-
-    def add(self, record: AccessRecord) -> None:
-        self.requests += 1
-        self.failures += record.failed
-        self.overloaded += record.overloaded
-        self.seen += 1
-        _reservoir(self.latencies, record.duration_ms, self.seen)
-        if record.ttft_ms is not None:
-            _reservoir(self.ttfts, record.ttft_ms, self.seen)
-
-
-def _reservoir(samples: list[float], value: float, seen: int) -> None:
-    if len(samples) < SAMPLES_PER_BUCKET:
-        samples.append(value)
-        return
-    slot = random.randrange(seen)
-    if slot < SAMPLES_PER_BUCKET:
-        samples[slot] = value
 
 
 @dataclass(slots=True)
@@ -89,13 +60,6 @@ class UsageTotals:
         }
 
 
-def _percentile(samples: list[float], fraction: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
-
-
 class SignalStore:
     """Thread-safe; ``record`` is called by the access-log receiver, the rest by readers."""
 
@@ -116,7 +80,7 @@ class SignalStore:
         self.pricing: Pricing = pricing or (lambda backend: None)
         self._clock = clock
         self._lock = threading.Lock()
-        self._seconds: OrderedDict[int, dict[str, _BackendBucket]] = OrderedDict()
+        self._seconds: OrderedDict[int, dict[str, BackendSummary]] = OrderedDict()
         self._minutes: OrderedDict[int, dict[str, UsageTotals]] = OrderedDict()
         self._records: OrderedDict[int, list[AccessRecord]] = OrderedDict()
         self._totals: dict[tuple[str, str, str, str, str], UsageTotals] = {}
@@ -139,11 +103,11 @@ class SignalStore:
                 self._key_totals(second // 60, entry.key_hash).add(entry, price)
             self._dimension_totals(entry).add(entry, price)
 
-    def _backend_bucket(self, second: int, backend: str) -> _BackendBucket:
+    def _backend_bucket(self, second: int, backend: str) -> BackendSummary:
         buckets = self._seconds.setdefault(second, {})
         if backend not in buckets and len(buckets) >= self.max_backends:
             backend = OTHER
-        return buckets.setdefault(backend, _BackendBucket())
+        return buckets.setdefault(backend, BackendSummary())
 
     def _key_totals(self, minute: int, key: str) -> UsageTotals:
         keys = self._minutes.setdefault(minute, {})
@@ -168,29 +132,19 @@ class SignalStore:
 
     def window(self, backends: Iterable[str], start: float, end: float) -> dict[str, BackendWindow]:
         """Each named backend's requests, failures, overloads, p99 latency and p95 TTFT in [start, end)."""
+        return {name: summary.window(name) for name, summary in self.summaries(backends, start, end).items()}
+
+    def summaries(self, backends: Iterable[str], start: float, end: float) -> dict[str, BackendSummary]:
+        """Each named backend's mergeable summary of [start, end) (whole seconds: a request counts in
+        the second it started)."""
         wanted = set(backends)
-        merged = {name: _BackendBucket() for name in wanted}
+        merged = {name: BackendSummary() for name in wanted}
         with self._lock:
             for second, buckets in self._seconds.items():
                 if start <= second < end:
                     for name in wanted & buckets.keys():
-                        bucket, into = buckets[name], merged[name]
-                        into.requests += bucket.requests
-                        into.failures += bucket.failures
-                        into.overloaded += bucket.overloaded
-                        into.latencies += bucket.latencies
-                        into.ttfts += bucket.ttfts
-        return {
-            name: BackendWindow(
-                backend=name,
-                requests=b.requests,
-                failures=b.failures,
-                overloaded=b.overloaded,
-                latency_p99_ms=_percentile(b.latencies, 0.99),
-                ttft_p95_ms=_percentile(b.ttfts, 0.95),
-            )
-            for name, b in merged.items()
-        }
+                        merged[name].merge(buckets[name])
+        return merged
 
     def snapshot_since(self, start: float) -> list[dict[str, Any]]:
         """The records kept since ``start`` as plain dicts (JSON-ready), oldest first."""
