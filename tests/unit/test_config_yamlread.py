@@ -138,6 +138,21 @@ def test_keys_become_strings_and_lines_use_the_written_key() -> None:
         "a: " + "[" * 70 + "]" * 70 + "\n",
         "\ufeffa: 1\n---\n\ufeffb: 2\n",
         "a: 1\r\nb: 2\r\n---\r\nc: 3\r\n",
+        # where the fast path's newer libyaml reads what ruamel's refuses
+        "a: [b:c]\n",
+        "a: {b:c: d}\n",
+        "a: [b\n  :c]\n",
+        "a: [http://x, y]\n",
+        "a: [b?c]\n",
+        "a: {b?: c}\n",
+        "a: [ ? ]\n",
+        "a: [? b]\n",
+        "a: [? b : c]\n",
+        "a: {? b}\n",
+        "a: [!t,x 1]\n",
+        "a: [!<t,x> 1]\n",
+        "a: &a [x]\nb: *a\n",
+        "a: &a x\nb: &a y\n",
     ],
 )
 def test_the_fast_path_matches_ruamel(text: str) -> None:

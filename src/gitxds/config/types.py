@@ -151,7 +151,14 @@ def _proxy_identity(value: str) -> str:
     return value
 
 
+# A dotted quad without leading zeros: what ipaddress accepts for IPv4, without its Python parsing.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"({_OCTET}\.){{3}}{_OCTET}")
+
+
 def _ip(value: str) -> str:
+    if _IPV4.fullmatch(value):
+        return value
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -6,6 +6,7 @@ into diagnostics with a reason code.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class RateValue:
     per_seconds: int
 
 
+@functools.lru_cache(maxsize=1024)  # a few spellings (30s, 1s, 250ms) recur in every document
 def parse_duration(text: str) -> int:
     """``"250ms"``, ``"1.5s"``, ``"5m"``, ``"1h"`` or a sum such as ``"1m30s"`` -> milliseconds."""
     if not _DURATION.fullmatch(text):

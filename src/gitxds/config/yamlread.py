@@ -3,11 +3,12 @@
 Each ``---`` section of a file is parsed on its own, so a syntax error in one document does not hide
 the valid documents around it.
 
-Most sections take a fast path: libyaml (the same C parser as ruamel's safe loader) composes the
-nodes, and one walk over them builds the plain data and the line index, resolving plain scalars with
-ruamel's YAML 1.2 rules and constructors. Anything unusual there (a syntax error, an explicit tag, a
-directive, a merge key, a duplicate key, an alias cycle...) sends the section through ruamel's loader
-instead, which decides what it means and how it is reported.
+Most sections take a fast path: libyaml (the C parser of ruamel's safe loader, here through PyYAML's
+lighter composer) composes the nodes, and one walk over them builds the plain data, resolving plain
+scalars with ruamel's YAML 1.2 rules and constructors; the line index waits until a diagnostic needs
+it. Anything unusual there (a syntax error, a tag, a directive, a merge key, a duplicate key, an alias
+cycle...) sends the section through ruamel's loader instead, which decides what it means and how it
+is reported.
 
 Limits on hostile text live in their own functions below (``_check_aliases``, ``_safe_message``):
 an alias may not expand a document by more than ``ALIAS_EXPANSION_BUDGET`` nodes, and a problem's
@@ -16,18 +17,21 @@ message never carries more than a short, escaped excerpt of the text.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml._yaml as pyyaml
+import yaml.nodes
+from _ruamel_yaml import CParser as _RuamelParser  # type: ignore[import-not-found]
 from ruamel.yaml import YAML
 from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
-from ruamel.yaml.tag import Tag
 
 from gitxds.errors import Reason
 
@@ -241,13 +245,13 @@ class _AliasExpansionError(Exception):
         return YamlProblem(base, message, Reason.ALIAS_EXPANSION_TOO_LARGE)
 
 
-def _check_aliases(root: Node) -> None:
+def _check_aliases(root: Any) -> None:
     """Refuses a document whose aliases expand it by more than the budget, before anything expands
     it: the composed nodes share each anchored node, so this walk costs only the text's own size.
     A self-referencing alias is left to the loader, which reports it."""
     sizes: dict[int, int] = {}
     on_path: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         key = id(node)
@@ -291,10 +295,15 @@ def _nests_too_deeply(text: str) -> bool:
     return False
 
 
-def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
+_ScalarNode = yaml.nodes.ScalarNode
+_SequenceNode = yaml.nodes.SequenceNode
+_MAPPINGS = (MappingNode, yaml.nodes.MappingNode)  # ruamel's and the fast path's
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, _MAPPINGS):
         return [part for pair in node.value for part in pair]
-    if isinstance(node, SequenceNode):
+    if isinstance(node.value, list):
         return list(node.value)
     return []
 
@@ -342,22 +351,23 @@ def _to_plain(node: Any) -> Any:
 
 
 # --- the fast path -------------------------------------------------------------------------------
+#
+# PyYAML's C composer builds plain node objects with half the overhead of ruamel's, and both wrap the
+# same libyaml scanner and composer. Its libyaml is newer; the differences are in tags (a section with
+# ``!`` never takes this path), in ``:`` and ``?`` inside plain scalars of flow collections (ruamel's
+# refuses them: such a scalar sends the section to ruamel) and in an explicit key closing a flow
+# sequence (a section with ``?`` must first parse in ruamel's libyaml), and a nesting limit (an error
+# here, so ruamel decides). tests/unit/test_config_yamlread.py checks that both paths agree.
 
 _MISSING = object()
-_PLAIN = Tag(suffix="gitxds:plain")  # an untagged plain scalar: resolved by the YAML 1.2 rules below
-_QUOTED = Tag(suffix="gitxds:quoted")  # an untagged quoted or block scalar: a string
-_SEQ = Tag(suffix="gitxds:seq")
-_MAP = Tag(suffix="gitxds:map")
 # ruamel's implicit resolvers for YAML 1.2 (the version its loader uses without a %YAML directive).
 _RESOLVERS: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {
     first: [(tag, re.compile(regexp.pattern, regexp.flags)) for tag, regexp in resolvers]
     for first, resolvers in VersionedResolver(version=(1, 2)).versioned_resolver.items()
 }
 _ANY_FIRST = _RESOLVERS.get(None, [])
-# Plain scalars starting with any other character are strings.
-_RESOLVED_FIRST: frozenset[str] | None = (
-    None if _ANY_FIRST else frozenset(f for f in _RESOLVERS if f is not None)
-)
+# Plain scalars starting with any other character are strings (unless a resolver takes any first one).
+_RESOLVED_FIRST = frozenset(f for f in _RESOLVERS if f is not None)
 _CONSTRUCTOR = YAML(typ="safe", pure=True).constructor
 _CONSTRUCTORS = {
     "tag:yaml.org,2002:null": _CONSTRUCTOR.construct_yaml_null,
@@ -366,7 +376,7 @@ _CONSTRUCTORS = {
     "tag:yaml.org,2002:float": _CONSTRUCTOR.construct_yaml_float,
     "tag:yaml.org,2002:timestamp": _CONSTRUCTOR.construct_yaml_timestamp,
 }
-_SCALARS: dict[str, Any] = {}  # plain scalar text -> its value, for the texts that are not strings
+_SCALARS: dict[str, Any] = {}  # plain scalar text -> its value (keys like name, true, 1 recur)
 _MAX_SCALARS = 4096
 
 
@@ -374,25 +384,24 @@ class _FallbackError(Exception):
     pass
 
 
-class _Composer(CParser):  # type: ignore[misc]
-    """libyaml's composer with markers instead of resolved tags: explicit tags keep their own."""
+class _Composer(pyyaml.CParser):
+    """libyaml's composer without tag resolution: without ``!`` in the text no node has a tag, a
+    plain scalar has the style ``""``, and the node's class tells mappings from sequences. The hooks
+    are C callables, so composing calls no Python code but the node classes."""
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
-        if kind is ScalarNode:
-            return _PLAIN if implicit[0] else _QUOTED
-        return _MAP if kind is MappingNode else _SEQ
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
+    resolve = staticmethod(slice)  # (kind, value, implicit) -> ignored
+    descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored
+    ascend_resolver = staticmethod(tuple)  # () -> ignored
 
 
 def _read_fast(chunk: str, start: int) -> RawDocument | None:
-    """The section's document, ``None`` when it is empty; raises when it needs ruamel's loader."""
-    if _too_deep(chunk) or chunk[:1] == "%" or "\n%" in chunk:  # %YAML may change how scalars resolve
+    """The section's document, ``None`` when it is empty; raises when it needs ruamel's loader.
+
+    The line index is built only when a diagnostic asks for it (:class:`_Lines`)."""
+    if "!" in chunk or _too_deep(chunk) or chunk[:1] == "%" or "\n%" in chunk:  # %YAML may change scalars
         raise _FallbackError
+    if "?" in chunk:
+        _RuamelParser(chunk).raw_parse()  # raises where ruamel's libyaml refuses it
     composer = _Composer(chunk)
     try:
         node = composer.get_single_node()
@@ -402,63 +411,54 @@ def _read_fast(chunk: str, start: int) -> RawDocument | None:
         return None
     if "*" in chunk:
         _check_aliases(node)
-    lines: dict[FieldPath, int] = {}
-    data = _build(node, (), lines, start + 1)
+    data = _build(node)
     if data is None:  # an empty document
         return None
-    return RawDocument(int(node.start_mark.line) + start + 1, data, lines)
+    return RawDocument(int(node.start_mark.line) + start + 1, data, _Lines(chunk, start))
 
 
-def _build(node: Node, path: FieldPath, lines: dict[FieldPath, int], base: int) -> Any:
-    """Plain data of ``node``; records the line (``base`` + 0-based section line) of each key and item."""
-    tag = node.ctag
-    if tag is _PLAIN:
-        text = node.value
-        if _RESOLVED_FIRST is not None and text[:1] not in _RESOLVED_FIRST:
-            return text
+def _build(node: Any) -> Any:
+    """Plain data of a node composed by :class:`_Composer` (scalars inline: most nodes are scalars)."""
+    kind = type(node)
+    if kind is _ScalarNode:
+        return _scalar(node.value, node.style, False)
+    flow = bool(node.flow_style)
+    if kind is _SequenceNode:
+        return [_value(item, flow) for item in node.value]
+    data: dict[str, Any] = {}
+    other_keys: list[Any] = []
+    for key_node, value_node in node.value:
+        if type(key_node) is not _ScalarNode:
+            raise _FallbackError  # a complex key
+        key = _scalar(key_node.value, key_node.style, flow)
+        if type(key) is not str:  # 1, 1.0 and true are one key to ruamel: a duplicate
+            if key in other_keys:
+                raise _FallbackError
+            other_keys.append(key)
+            key = str(key)
+        if key in data:
+            raise _FallbackError
+        data[key] = _value(value_node, flow)
+    return data
+
+
+def _value(node: Any, in_flow: bool) -> Any:
+    if type(node) is not _ScalarNode:
+        return _build(node)
+    text = node.value
+    if node.style == "" and (in_flow or _ANY_FIRST or text[:1] in _RESOLVED_FIRST):
+        return _scalar(text, "", in_flow)
+    return text
+
+
+def _scalar(text: str, style: str | None, in_flow: bool) -> Any:
+    if style != "":  # quoted or a block scalar: a string
+        return text
+    if in_flow and (":" in text or "?" in text):  # ruamel's libyaml ends or refuses the scalar there
+        raise _FallbackError
+    if _ANY_FIRST or text[:1] in _RESOLVED_FIRST:
         return _plain_scalar(text)
-    if tag is _QUOTED:
-        return node.value
-    if tag is _MAP:
-        data: dict[str, Any] = {}
-        other_keys: list[Any] = []
-        for key_node, value_node in node.value:
-            key_tag = key_node.ctag
-            if key_tag is _QUOTED:
-                key = key_node.value
-            elif key_tag is _PLAIN:
-                key = key_node.value
-                if _RESOLVED_FIRST is None or key[:1] in _RESOLVED_FIRST:
-                    key = _plain_scalar(key)
-                    if type(key) is not str:  # 1, 1.0 and true are one key to ruamel: a duplicate
-                        if key in other_keys:
-                            raise _FallbackError
-                        other_keys.append(key)
-                        key = str(key)
-            else:
-                raise _FallbackError
-            if key in data:
-                raise _FallbackError
-            child = (*path, key_node.value)
-            lines[child] = key_node.start_mark.line + base
-            value_tag = value_node.ctag  # strings inline: most nodes are strings
-            if value_tag is _QUOTED or (
-                value_tag is _PLAIN
-                and _RESOLVED_FIRST is not None
-                and value_node.value[:1] not in _RESOLVED_FIRST
-            ):
-                data[key] = value_node.value
-            else:
-                data[key] = _build(value_node, child, lines, base)
-        return data
-    if tag is _SEQ:
-        items = []
-        for index, item in enumerate(node.value):
-            child = (*path, index)
-            lines[child] = item.start_mark.line + base
-            items.append(_build(item, child, lines, base))
-        return items
-    raise _FallbackError  # an explicit tag
+    return text
 
 
 def _plain_scalar(text: str) -> Any:
@@ -469,12 +469,49 @@ def _plain_scalar(text: str) -> Any:
     resolvers = _RESOLVERS.get(text[:1], []) + _ANY_FIRST
     tag = next((tag for tag, regexp in resolvers if regexp.match(text)), None)
     if tag is None:
-        return text
-    construct = _CONSTRUCTORS.get(tag)
-    if construct is None:  # a merge key, "=" and the like
-        raise _FallbackError
-    value = _to_plain(construct(ScalarNode(tag, text, None, None)))
+        value = text
+    else:
+        construct = _CONSTRUCTORS.get(tag)
+        if construct is None:  # a merge key, "=" and the like
+            raise _FallbackError
+        value = _to_plain(construct(ScalarNode(tag, text, None, None)))
     if len(_SCALARS) >= _MAX_SCALARS:
         _SCALARS.clear()
     _SCALARS[text] = value
     return value
+
+
+class _Lines(Mapping[FieldPath, int]):
+    """The line index of a section read by the fast path, built the first time it is read (only a
+    diagnostic reads it) by ruamel's composer, as the slow path builds it."""
+
+    __slots__ = ("_chunk", "_lines", "_start")
+
+    def __init__(self, chunk: str, start: int) -> None:
+        self._chunk = chunk
+        self._start = start
+        self._lines: dict[FieldPath, int] | None = None
+
+    def _index(self) -> dict[FieldPath, int]:
+        if self._lines is None:
+            lines: dict[FieldPath, int] = {}
+            try:
+                node = YAML(typ="safe", pure=False).compose("\n" * self._start + self._chunk)
+            except YAMLError:  # not expected: the fast path reads only what ruamel reads alike
+                node = None
+            if node is not None:
+                _index_lines(node, (), lines)
+            self._lines = lines
+        return self._lines
+
+    def __getitem__(self, path: FieldPath) -> int:
+        return self._index()[path]
+
+    def __iter__(self) -> Iterator[FieldPath]:
+        return iter(self._index())
+
+    def __len__(self) -> int:
+        return len(self._index())
+
+    def __repr__(self) -> str:
+        return repr(self._index())
