@@ -103,9 +103,10 @@ def test_pause_resume_promote_and_abort_with_a_revert_pushed(slow_stack: Rollout
     assert stack.admin("/rollouts")["current"] == []  # Git declares chat-v2 again: nothing to roll out
     stack.repo.git("pull", "--quiet", "origin", "main")
     assert "chat-v2" in (stack.repo.path / "routes" / "chat.yaml").read_text()
+    head = stack.repo.head()  # the revert gitxds pushed
     wait_for(
-        lambda: stack.serve.status()["config"]["served"]["version"] == stack.repo.head(), 10
-    ) if False else None
+        lambda: stack.admin("/status")["config"]["served"]["version"] == head, 10, message="revert served"
+    )
 
 
 def _revert_of(stack: RolloutStack, commit: str) -> str | None:
