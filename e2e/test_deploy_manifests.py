@@ -31,6 +31,8 @@ MODELS = {
     "ServiceAccount": "V1ServiceAccount",
     "ClusterRole": "V1ClusterRole",
     "ClusterRoleBinding": "V1ClusterRoleBinding",
+    "Role": "V1Role",
+    "RoleBinding": "V1RoleBinding",
     "Deployment": "V1Deployment",
     "Service": "V1Service",
     "PodDisruptionBudget": "V1PodDisruptionBudget",
@@ -196,7 +198,7 @@ def test_the_image_is_this_version_of_gitxds() -> None:
     assert override["newTag"] == version
 
 
-def test_rbac_allows_reading_endpointslices_and_pods_and_nothing_else() -> None:
+def test_rbac_allows_reading_endpointslices_and_pods_and_nothing_else_cluster_wide() -> None:
     role = one("ClusterRole", "gitxds-endpointslice-reader")
     assert role["rules"] == [
         {
@@ -211,6 +213,38 @@ def test_rbac_allows_reading_endpointslices_and_pods_and_nothing_else() -> None:
     account = pod_spec("gitxds")["serviceAccountName"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "gitxds"}]
     one("ServiceAccount", account)
+
+
+def test_one_replica_drives_rollouts_through_its_lease_and_asks_every_replica() -> None:
+    args = serve_args()
+    namespace, _, lease = args.rollout_lease.partition("/")
+    role = one("Role", "gitxds-rollout-lease")
+    assert role["metadata"]["namespace"] == namespace
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [lease],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    binding = one("RoleBinding", "gitxds-rollout-lease")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "gitxds-rollout-lease",
+    }
+    account = pod_spec("gitxds")["serviceAccountName"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
+    # The peers: the headless Service of every replica, on the port that reaches their admin endpoint.
+    name, _, port = args.peer_dns.rpartition(":")
+    service = one("Service", "gitxds")
+    assert service["spec"]["clusterIP"] == "None"
+    assert name == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local"
+    admin = int(args.admin_address.rpartition(":")[2])
+    assert any(p["port"] == int(port) and p["targetPort"] == "admin" for p in service["spec"]["ports"])
+    assert int(port) == admin and args.admin_token_file is not None  # peers send the shared token
 
 
 def bootstrap_command() -> list[str]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ class PeerSignals:
         if self.dns is not None:
             name, port = self.dns
             loop = asyncio.get_running_loop()
-            infos = await loop.getaddrinfo(name, port, type=1)  # SOCK_STREAM: one entry per address
+            infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)  # one entry per address
             for address in sorted({info[4][0] for info in infos}):
                 host = f"[{address}]" if ":" in str(address) else str(address)
                 urls.append(f"http://{host}:{port}")
