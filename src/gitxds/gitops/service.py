@@ -145,6 +145,7 @@ class GitxdsService:
             dns=options.peer_dns,
             token=options.admin_token,
             logger=self._log,
+            registry=self.registry,
         )
         self.rollout_driver = RolloutDriver(
             self.registry,

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from prometheus_client import CollectorRegistry, Counter
 
 from gitxds.signals.records import BackendWindow
 from gitxds.signals.store import SignalStore
@@ -98,6 +99,7 @@ class PeerSignals:
         token: str | None = None,
         limits: PeerLimits = PeerLimits(),
         logger: logging.Logger | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.local = local
         self.replica = replica  # this replica's name, sent in its answers
@@ -107,6 +109,12 @@ class PeerSignals:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._log = logger or logging.getLogger("gitxds.signals")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._unanswered = Counter(
+            "gitxds_rollout_peer_unanswered_total",
+            "Peers that gave no signals for an interval this replica judged (the evidence and log say "
+            "which and why)",
+            registry=registry,
+        )
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop peers are fetched on (the service's)."""
@@ -191,6 +199,7 @@ class PeerSignals:
                     if replica != self.replica:  # not this replica itself, and each replica once
                         answers[replica] = summaries
             await asyncio.gather(*tasks, return_exceptions=True)  # the cancelled ones end here
+        self._unanswered.inc(len(unanswered))
         for reason in unanswered:
             self._log.warning("no signals of [%.3f, %.3f) from peer %s", start, end, reason)
         return list(answers.values()), unanswered
