@@ -3,9 +3,14 @@
 Config: 10,000 EDS clusters with their endpoints, 1,000 listeners each naming one of 1,000 route
 configurations of 10 routes (10,000 routes). Simulated proxies run in separate processes, many asyncio
 streams each, one TCP connection per proxy. The server measures time until every proxy ACKed the
-change, its own CPU seconds, bytes sent per proxy, and its RSS with and without the proxies.
+change (all_acked_s), its own CPU seconds, bytes sent per proxy, and what one more stream costs in
+RSS: half the proxies connect first, and the RSS the second half adds, divided by its streams, is
+kb_per_added_stream (--trace-python splits out the Python objects and prints where they come from).
 
-Run: .venv/bin/python bench/fanout.py [--proxies 100 1000] [--variants sotw delta]
+Every wait is bounded (--timeout); a proxy whose stream fails, or a client process that dies, ends
+the run at once with the reason, and a failed case prints FAILED and exits non-zero.
+
+Run: .venv/bin/python -m bench.fanout [--proxies 1000] [--variants delta sotw] [--profile]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import queue
 import time
 import tracemalloc
 from typing import Any
@@ -119,7 +125,17 @@ def rss_bytes() -> int:
 # ---------------------------------------------------------------- simulated proxies (client processes)
 
 
-async def _proxy(channel: Any, node_id: str, delta: bool, stop: asyncio.Event) -> None:
+async def _proxy(channel: Any, node_id: str, delta: bool, stop: asyncio.Event, errors: Any) -> None:
+    """One simulated Envoy; a stream that fails is reported to ``errors`` (the server side stops
+    waiting for it and says why) instead of vanishing."""
+    try:
+        await _serve_proxy(channel, node_id, delta, stop)
+    except Exception as exc:  # any failure: the benchmark must say so, not wait for this proxy
+        errors.put(f"{node_id}: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+async def _serve_proxy(channel: Any, node_id: str, delta: bool, stop: asyncio.Event) -> None:
+    import grpc
     from envoy.service.discovery.v3 import ads_pb2_grpc
     from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
@@ -145,6 +161,8 @@ async def _proxy(channel: Any, node_id: str, delta: bool, stop: asyncio.Event) -
             call.cancel()
             return
         response = reading.result()
+        if response is grpc.aio.EOF:
+            raise ConnectionError("the server ended the stream")
         if delta:
             ack: Any = DeltaDiscoveryRequest(type_url=response.type_url, response_nonce=response.nonce)
         else:
@@ -158,7 +176,7 @@ async def _proxy(channel: Any, node_id: str, delta: bool, stop: asyncio.Event) -
         reading = asyncio.ensure_future(call.read())
 
 
-def run_proxies(port: int, first: int, count: int, delta: bool, stop_event: Any) -> None:
+def run_proxies(port: int, first: int, count: int, *, delta: bool, stop_event: Any, errors: Any) -> None:
     import grpc
 
     async def main() -> None:
@@ -169,7 +187,7 @@ def run_proxies(port: int, first: int, count: int, delta: bool, stop_event: Any)
         ]
         channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(count)]
         tasks = [
-            asyncio.ensure_future(_proxy(channel, f"proxy-{first + i}", delta, stop))
+            asyncio.ensure_future(_proxy(channel, f"proxy-{first + i}", delta, stop, errors))
             for i, channel in enumerate(channels)
         ]
         while not stop_event.is_set():
@@ -185,17 +203,79 @@ def run_proxies(port: int, first: int, count: int, delta: bool, stop_event: Any)
 # ---------------------------------------------------------------- the server under test
 
 
-async def _wait_until(predicate: Any, timeout: float, interval: float = 0.002) -> float:
+class BenchFailedError(Exception):
+    """The run cannot give a figure (a proxy failed, a client process died, a wait timed out)."""
+
+
+class Fleet:
+    """The simulated proxies, in client processes started in waves; fails fast and says why."""
+
+    def __init__(self, port: int, proxies: int, delta: bool) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.stop_event = self.context.Event()
+        self.errors = self.context.Queue()
+        share = -(-proxies // CLIENT_PROCESSES)
+        self.workers = [
+            self.context.Process(
+                target=run_proxies,
+                args=(port, first, min(share, proxies - first)),
+                kwargs={"delta": delta, "stop_event": self.stop_event, "errors": self.errors},
+                daemon=True,
+            )
+            for first in range(0, proxies, share)
+        ]
+        self.sizes = [min(share, proxies - first) for first in range(0, proxies, share)]
+
+    def start(self, workers: slice) -> int:
+        for worker in self.workers[workers]:
+            worker.start()
+        return sum(self.sizes[workers])
+
+    def check(self) -> None:
+        if not self.errors.empty():
+            raise BenchFailedError(f"a simulated proxy failed: {self.errors.get()}")
+        for worker in self.workers:
+            if worker.exitcode is not None:
+                raise BenchFailedError(f"client process {worker.pid} exited with {worker.exitcode}")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for worker in self.workers:
+            if worker.pid is not None:
+                worker.join(10)
+                if worker.is_alive():
+                    worker.kill()
+
+
+async def _wait_until(
+    predicate: Any, timeout: float, what: str, fleet: Fleet, *, progress: Any = None, interval: float = 0.002
+) -> float:
+    """Seconds until ``predicate()``; raises BenchFailedError on timeout or a failed proxy, printing
+    ``progress()`` every 10 s so a slow run shows where it is."""
     start = time.perf_counter()
+    shown = start
     while not predicate():
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError("proxies did not converge")
+        now = time.perf_counter()
+        if now - start > timeout:
+            raise BenchFailedError(
+                f"{what}: not done after {timeout:.0f}s ({progress() if progress else ''})"
+            )
+        if progress is not None and now - shown >= 10:
+            print(f"  ... {what}: {progress()} after {now - start:.0f}s", flush=True)
+            shown = now
+        fleet.check()
         await asyncio.sleep(interval)
     return time.perf_counter() - start
 
 
 async def measure(
-    variant: str, proxies: int, trace_python: bool = False, grpc_options: tuple[tuple[str, int], ...] = ()
+    variant: str,
+    proxies: int,
+    *,
+    trace_python: bool = False,
+    grpc_options: tuple[tuple[str, int], ...] = (),
+    timeout: float = 600,
+    profile: bool = False,
 ) -> dict[str, float]:
     from prometheus_client import CollectorRegistry
 
@@ -222,38 +302,41 @@ async def measure(
         elif event.type_url == RDS and event.config_version == "after":
             acked.add(event.node_id)
 
+    def synced() -> int:
+        return sum(len(types) == 4 for types in synced_types.values())
+
+    def progress() -> str:
+        return f"{len(server.proxies())} streams open, {synced()} of {proxies} proxies synced"
+
     server.on_event(on_event)
     port = await server.start()
-    rss_idle = rss_bytes()
-    if trace_python:
-        tracemalloc.start()
-        python_before = tracemalloc.take_snapshot()
-    context = multiprocessing.get_context("spawn")
-    stop_event = context.Event()
-    share = -(-proxies // CLIENT_PROCESSES)
-    workers = [
-        context.Process(
-            target=run_proxies,
-            args=(port, i * share, min(share, proxies - i * share), variant == "delta", stop_event),
-        )
-        for i in range(CLIENT_PROCESSES)
-        if i * share < proxies
-    ]
-    for worker in workers:
-        worker.start()
+    fleet = Fleet(port, proxies, variant == "delta")
     try:
-
-        def all_synced() -> bool:
-            return sum(len(types) == 4 for types in synced_types.values()) == proxies
-
-        initial_sync = await _wait_until(all_synced, 900, interval=0.2)
-        statuses = server.proxies()
-        assert len(statuses) == proxies and all(status.in_sync for status in statuses)
-        await asyncio.sleep(1.0)
+        # Half the fleet first: the RSS the second half adds is what one more stream costs, without
+        # what the first streams create once and share (name sets, views, memo).
+        half = len(fleet.workers) // 2 or 1
+        first_wave = fleet.start(slice(0, half))
+        await _wait_until(
+            lambda: synced() == first_wave, timeout, "first wave sync", fleet, progress=progress, interval=0.2
+        )
+        await asyncio.sleep(0.5)
+        rss_half = rss_bytes()
+        if trace_python:
+            tracemalloc.start()
+            python_before = tracemalloc.take_snapshot()
+        added = fleet.start(slice(half, None))
+        sync_start = time.perf_counter()
+        await _wait_until(
+            lambda: synced() == proxies, timeout, "initial sync", fleet, progress=progress, interval=0.2
+        )
+        second_wave_sync = time.perf_counter() - sync_start
+        if not _all_in_sync(server.proxies(), proxies):  # no status kept: it would count as stream state
+            raise BenchFailedError(f"after the initial sync: {progress()}, not all in sync")
+        await asyncio.sleep(0.5)
         rss_synced = rss_bytes()
         python_kb = 0.0
         if trace_python:
-            python_kb = _python_growth(python_before, tracemalloc.take_snapshot(), proxies)
+            python_kb = _python_growth(python_before, tracemalloc.take_snapshot(), added)
             tracemalloc.stop()
 
         build_start = time.perf_counter()
@@ -263,80 +346,148 @@ async def measure(
         build_seconds = time.perf_counter() - build_start
 
         bytes_before = _bytes_sent(registry)
+        profiler = _start_profile() if profile else None
         cpu_before = time.process_time()
         cache.set_snapshot("gw", second)
-        converge = await _wait_until(lambda: len(acked) == proxies, 120)
+        converge = await _wait_until(
+            lambda: len(acked) == proxies,
+            min(timeout, 120),
+            "change",
+            fleet,
+            progress=lambda: f"{len(acked)} ACKed",
+        )
         cpu = time.process_time() - cpu_before
+        if profiler is not None:
+            _print_profile(profiler)
         sent = _bytes_sent(registry) - bytes_before
     finally:
-        stop_event.set()
-        for worker in workers:
-            worker.join(30)
+        fleet.stop()
         await server.stop(0)
     return {
-        "initial_sync_s": initial_sync,
+        "second_wave_sync_s": second_wave_sync,
         "change_build_ms": build_seconds * 1000,
         "all_acked_s": converge,
         "server_cpu_s": cpu,
         "bytes_per_proxy": sent / proxies,
-        "rss_idle_mb": rss_idle / 2**20,
         "rss_synced_mb": rss_synced / 2**20,
-        "kb_per_stream": (rss_synced - rss_idle) / proxies / 1024,
+        "kb_per_added_stream": (rss_synced - rss_half) / added / 1024,
         "python_kb_per_stream": python_kb,
     }
+
+
+def _all_in_sync(statuses: list[Any], proxies: int) -> bool:
+    return len(statuses) == proxies and all(status.in_sync for status in statuses)
+
+
+def _start_profile() -> Any:
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _print_profile(profiler: Any) -> None:
+    import pstats
+
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def _python_growth(before: Any, after: Any, proxies: int) -> float:
     """KB per stream of Python objects allocated while the streams connected (and still alive),
     with the largest allocation sites printed."""
     stats = after.compare_to(before, "lineno")
-    for stat in stats[:8]:
+    for stat in stats[:16]:
         frame = stat.traceback[0]
         print(f"  {stat.size_diff / proxies:8.0f} B/stream  {frame.filename}:{frame.lineno}", flush=True)
-    return sum(stat.size_diff for stat in stats) / proxies / 1024
+    return float(sum(stat.size_diff for stat in stats)) / proxies / 1024
 
 
 def _bytes_sent(registry: Any) -> float:
-    return sum(
-        sample.value
-        for metric in registry.collect()
-        if metric.name == "gitxds_xds_bytes_sent"
-        for sample in metric.samples
-        if sample.name.endswith("_total")
+    return float(
+        sum(
+            sample.value
+            for metric in registry.collect()
+            if metric.name == "gitxds_xds_bytes_sent"
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        )
     )
 
 
-def _measure_in_process(variant: str, proxies: int, results: Any, *options: Any) -> None:
-    results.put(asyncio.run(measure(variant, proxies, *options)))
+def _measure_in_process(variant: str, proxies: int, results: Any, options: dict[str, Any]) -> None:
+    try:
+        results.put(asyncio.run(measure(variant, proxies, **options)))
+    except BenchFailedError as failure:
+        results.put({"error": str(failure)})
+    except BaseException as exc:
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
 
 
-def main() -> None:
+def _run_case(variant: str, proxies: int, options: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """One case in a fresh server process (so RSS figures do not carry over); never waits forever."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    case = context.Process(target=_measure_in_process, args=(variant, proxies, results, options))
+    case.start()
+    deadline = time.monotonic() + 3 * timeout + 180  # two syncs and a change, each bounded in the case
+    try:
+        while True:
+            try:
+                return dict(results.get(timeout=1))
+            except queue.Empty:
+                if not case.is_alive():
+                    return {"error": f"the server process exited with {case.exitcode} without a result"}
+                if time.monotonic() > deadline:
+                    return {"error": "the server process did not finish in time"}
+    finally:
+        case.join(30)
+        if case.is_alive():
+            case.kill()
+
+
+COLUMNS = ["second_wave_sync_s", "change_build_ms", "all_acked_s", "server_cpu_s", "bytes_per_proxy",
+           "rss_synced_mb", "kb_per_added_stream", "python_kb_per_stream"]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.fanout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--variants", nargs="+", default=["delta", "sotw"], choices=["sotw", "delta"])
+    parser.add_argument("--proxies", type=int, nargs="+", default=[1000])
+    parser.add_argument("--variants", nargs="+", default=["delta"], choices=["sotw", "delta"])
     parser.add_argument("--trace-python", action="store_true", help="split Python objects from the rest")
+    parser.add_argument("--profile", action="store_true", help="print the server's profile of the change")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds each sync may take (default 600)")
     parser.add_argument(
         "--grpc-option", action="append", default=[], metavar="KEY=INT", help="extra gRPC server option"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     grpc_options = tuple((key, int(value)) for key, value in (o.split("=", 1) for o in args.grpc_option))
-    context = multiprocessing.get_context("spawn")
-    columns = ["initial_sync_s", "change_build_ms", "all_acked_s", "server_cpu_s", "bytes_per_proxy",
-               "rss_idle_mb", "rss_synced_mb", "kb_per_stream", "python_kb_per_stream"]  # fmt: skip
-    print(f"{'variant':8}{'proxies':>8}" + "".join(f"{c:>17}" for c in columns), flush=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"{'variant':8}{'proxies':>8}" + "".join(f"{c:>21}" for c in COLUMNS), flush=True)
+    failed = False
     for variant in args.variants:
         for proxies in args.proxies:
-            results = context.Queue()
-            # Each case gets a fresh server process so RSS figures do not carry over.
-            case = context.Process(
-                target=_measure_in_process, args=(variant, proxies, results, args.trace_python, grpc_options)
-            )
-            case.start()
-            row = results.get()
-            case.join()
-            print(f"{variant:8}{proxies:>8}" + "".join(f"{row[c]:>17.3f}" for c in columns), flush=True)
+            options = {
+                "trace_python": args.trace_python,
+                "grpc_options": grpc_options,
+                "timeout": args.timeout,
+                "profile": args.profile,
+            }
+            row = _run_case(variant, proxies, options, args.timeout)
+            if "error" in row:
+                failed = True
+                print(f"{variant:8}{proxies:>8}  FAILED: {row['error']}", flush=True)
+                continue
+            print(f"{variant:8}{proxies:>8}" + "".join(f"{row[c]:>21.3f}" for c in COLUMNS), flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,9 @@ def register(subparsers: Any) -> None:
         help="how long after an analysis interval ends its access logs are awaited (%(default)s)",
     )
     add_xds_tls_arguments(parser)
-    parser.add_argument("--debounce", default="20ms", help="quiet time that ends a burst of file changes")
+    parser.add_argument(
+        "--debounce", default="5ms", help="quiet time that ends a burst of file changes (%(default)s)"
+    )
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=run)

@@ -9,7 +9,7 @@ from gitxds.xds.cache import EncodedResource, ResourceSet, Snapshot, delta_chang
 from gitxds.xds.cache.encoding import string_field
 from gitxds.xds.server.context import ServerContext
 from gitxds.xds.server.planner import desired_set
-from gitxds.xds.server.state import InFlight, StreamState, TypeState
+from gitxds.xds.server.state import EMPTY_NAMES, InFlight, StreamState, TypeState
 
 WILDCARD = "*"
 
@@ -23,20 +23,20 @@ def handle_delta_request(ctx: ServerContext, stream: StreamState, request: Any, 
         ctx.settle(stream, state, error)
     subscribe = set(request.resource_names_subscribe)
     unsubscribe = set(request.resource_names_unsubscribe)
+    added: set[str] = subscribe
     if not state.subscribed:
         state.subscribed = True
         state.wildcard = not subscribe or WILDCARD in subscribe
         initial = dict(request.initial_resource_versions)
         if initial:
             state.known = initial
-        state.forced.update(name for name in subscribe if name not in initial)
+            added = subscribe.difference(initial)
     else:
         state.wildcard = state.wildcard or WILDCARD in subscribe
-        state.forced.update(subscribe)
     if WILDCARD in unsubscribe:
         state.wildcard = False
-    state.forced.discard(WILDCARD)
-    state.forced.difference_update(unsubscribe)
+    if added or state.forced:
+        state.forced = frozenset((state.forced | added) - unsubscribe - {WILDCARD}) or EMPTY_NAMES
     _update_names(ctx, state, subscribe, unsubscribe)
 
 
@@ -60,7 +60,7 @@ def plan_delta(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> l
             continue
         desired = desired_set(stream, snapshot, type_url, ctx.memo, ctx.name_sets)
         body = _response_body(ctx, state, desired)
-        state.forced.clear()
+        state.forced = EMPTY_NAMES
         if body is None:
             continue
         nonce = stream.next_nonce()

@@ -230,7 +230,7 @@ class XdsServer:
             if refusal is not None:
                 self._metrics.xds_refused.labels(reason="limit").inc()
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal)
-            runner = StreamRunner(self._cache, self._context, variant, type_url, self._logger)
+            runner = StreamRunner(self._cache, self._context, variant, type_url)
             self._streams.add(runner)
             self._streams_by_peer[peer] = self._streams_by_peer.get(peer, 0) + 1
             self._metrics.xds_streams.labels(variant=variant.value).inc()

@@ -104,8 +104,9 @@ class TypeState:
     force_send: bool = False
     # SotW: the version_info a proxy reconnecting on a new stream says it already holds.
     claimed_version: str = ""
-    # Delta: names (re)subscribed since the last response; always answered.
-    forced: set[str] = field(default_factory=set)
+    # Delta: names (re)subscribed since the last response; always answered. Replaced, never mutated
+    # (most streams hold the shared empty set).
+    forced: frozenset[str] = EMPTY_NAMES
 
     def held(self) -> list[ResourceSet]:
         """The sets the client may currently be using: acknowledged and in flight."""
@@ -124,7 +125,7 @@ class TypeState:
         return None if self.wildcard else self.names
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class StreamState:
     """Everything one xDS stream knows. ``types`` is keyed by type URL."""
 

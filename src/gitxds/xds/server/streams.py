@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
@@ -16,11 +15,12 @@ from gitxds.xds.server.delta import handle_delta_request, plan_delta
 from gitxds.xds.server.identity import peer_identities
 from gitxds.xds.server.limits import InvalidRequestError, LimitExceededError, PermissionDeniedError
 from gitxds.xds.server.sotw import handle_sotw_request, plan_sotw
-from gitxds.xds.server.state import StreamState
+from gitxds.xds.server.state import EMPTY_NAMES, StreamState
 from gitxds.xds.server.status import Variant
 
 _TRIM_AFTER_NAMES = 10_000  # a stream that asked for this many names leaves megabytes freed behind
 _SERVED = ", ".join(sorted(typeurls.SHORT_NAMES))
+_SERVED_TYPES = {type_url: type_url for type_url in typeurls.SHORT_NAMES}
 _CHANGED = object()
 _ENDED = object()
 
@@ -39,8 +39,58 @@ def _refusal_reason(error: InvalidRequestError) -> str:
     return "limit" if isinstance(error, LimitExceededError) else "invalid"
 
 
+class _Inbox:
+    """What one stream has to apply, in arrival order, awaited by that stream's loop alone.
+
+    An ``asyncio.Queue`` would do, but it holds three deques and an Event (about 3 KB) on each of
+    thousands of idle streams; this holds a list and, while its stream waits, one future."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[object] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def put(self, item: object) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take_all(self) -> list[object]:
+        """Everything queued, waiting for at least one item."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
+        return items
+
+
 class StreamRunner:
-    """Serves one stream. ``fixed_type`` is the type of a per-type service, None for ADS."""
+    """Serves one stream. ``fixed_type`` is the type of a per-type service, None for ADS.
+
+    Thousands of these live at once, so they keep slots and no per-stream logger, queue or metric."""
+
+    __slots__ = (
+        "_handle",
+        "_inbox",
+        "_names_asked",
+        "_plan",
+        "_working",
+        "cache",
+        "ctx",
+        "fixed_type",
+        "identities",
+        "requests_applied",
+        "responses_written",
+        "state",
+    )
 
     def __init__(
         self,
@@ -48,16 +98,14 @@ class StreamRunner:
         ctx: ServerContext,
         variant: Variant,
         fixed_type: str | None,
-        logger: logging.Logger,
     ) -> None:
         self.cache = cache
         self.ctx = ctx
         self.fixed_type = fixed_type
-        self.logger = logger
         self.state = StreamState(variant=variant, aggregated=fixed_type is None)
         self._handle, self._plan = _PROTOCOLS[variant]
-        self._inbox: asyncio.Queue[object] = asyncio.Queue()
-        self.identities: frozenset[str] = frozenset()  # SANs of the peer's verified certificate
+        self._inbox = _Inbox()
+        self.identities = EMPTY_NAMES  # SANs of the peer's verified certificate
         self._names_asked = 0
         self._working = False  # applying inbox items or writing their responses
         self.requests_applied = 0
@@ -66,7 +114,7 @@ class StreamRunner:
     @property
     def idle(self) -> bool:
         """Nothing queued and nothing being applied or written."""
-        return not self._working and self._inbox.empty()
+        return not self._working and not self._inbox
 
     async def run(self, requests: AsyncIterable[Any], context: grpc.aio.ServicerContext) -> None:
         """Serve until the proxy closes the stream. Writes with ``context.write`` so that no frame,
@@ -95,29 +143,24 @@ class StreamRunner:
 
     async def _apply_pending(self) -> bool:
         """Wait for input, then apply everything queued; False when the stream is over."""
-        item = await self._inbox.get()
+        items = await self._inbox.take_all()
         self._working = True
-        if not self._apply(item):
-            return False
-        while not self._inbox.empty():
-            if not self._apply(self._inbox.get_nowait()):
-                return False
-        return True
+        return all(self._apply(item) for item in items)  # stops at the end of the stream
 
     def _on_change(self, group: str) -> None:
         if not self.state.change_pending:
             self.state.change_pending = True
-            self._inbox.put_nowait(_CHANGED)
+            self._inbox.put(_CHANGED)
 
     async def _read(self, requests: AsyncIterable[Any]) -> None:
         try:
             async for request in requests:
-                self._inbox.put_nowait(request)
+                self._inbox.put(request)
                 del request  # a SotW EDS request can name thousands of clusters; do not hold it idle
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
-            self._inbox.put_nowait(_ENDED)
+            self._inbox.put(_ENDED)
 
     def _apply(self, item: object) -> bool:
         """Apply one inbox item; False when the stream is over."""
@@ -139,12 +182,14 @@ class StreamRunner:
             state.node_id = request.node.id
             state.node_cluster = request.node.cluster
             self._resolve_group()
-        type_url = request.type_url or self.fixed_type
-        if not type_url:
+        asked = request.type_url or self.fixed_type
+        if not asked:
             raise InvalidRequestError("request without type_url on an aggregated stream")
-        if type_url not in typeurls.SHORT_NAMES:
+        # The module's own string, not the request's copy, is what the stream keeps.
+        type_url = _SERVED_TYPES.get(asked)
+        if type_url is None:
             # Never stored: only the five types gitxds serves get per-stream state.
-            raise InvalidRequestError(f"unknown type URL {type_url[:200]!r}; gitxds serves {_SERVED}")
+            raise InvalidRequestError(f"unknown type URL {asked[:200]!r}; gitxds serves {_SERVED}")
         if self.fixed_type is not None and type_url != self.fixed_type:
             raise InvalidRequestError(f"{type_url} requested on the {self.fixed_type} service")
         self._check_names(request, type_url)
