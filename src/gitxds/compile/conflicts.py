@@ -95,8 +95,8 @@ def _keys(route: ir.Route, match: ir.Match) -> list[tuple[str, str, Hashable]]:
     path = match.path or ir.PathMatch(ir.PathMatchKind.PREFIX, "/")
     normalized = (
         path,
-        tuple(sorted(match.headers, key=repr)),
-        tuple(sorted(set(match.methods))),
+        tuple(sorted(match.headers, key=repr)) if match.headers else (),
+        tuple(sorted(set(match.methods))) if match.methods else (),
         match.model,
     )
     hosts = route.hostnames or (_ANY_HOST,)

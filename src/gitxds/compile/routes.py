@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from gitxds import ir
 from gitxds.compile.backends import header_ops, labels
@@ -66,16 +66,14 @@ def _compile_rule(
 ) -> tuple[ir.Rule, list[Diagnostic]]:
     here: FieldPath = ("spec", "rules", index)
     rate_limit, rate_problems = _effective_policy(
-        document, (*here, "rateLimit"), rule.rate_limit, {g.name: g.rate_limit for g in gateways}
+        document, (*here, "rateLimit"), rule.rate_limit, gateways, lambda g: g.rate_limit
     )
-    auth, auth_problems = _effective_policy(
-        document, (*here, "auth"), rule.auth, {g.name: g.auth for g in gateways}
-    )
+    auth, auth_problems = _effective_policy(document, (*here, "auth"), rule.auth, gateways, lambda g: g.auth)
     headers = rule.headers
     compiled = ir.Rule(
         name=f"{route}/{rule.name if rule.name is not None else index}",
-        matches=tuple(_match(match) for match in rule.matches),
-        backends=tuple(ir.WeightedBackend(backend=b.name, weight=b.weight) for b in rule.backends),
+        matches=tuple([_match(match) for match in rule.matches]),
+        backends=tuple([ir.WeightedBackend(backend=b.name, weight=b.weight) for b in rule.backends]),
         fallback=tuple(rule.fallback),
         timeout_ms=rule.timeout,
         streaming=ir.Streaming(rule.streaming.idle_timeout) if rule.streaming is not None else None,
@@ -91,11 +89,19 @@ def _compile_rule(
 
 
 def _effective_policy(
-    document: Document, path: FieldPath, value: str | None, defaults: dict[str, str | None]
+    document: Document,
+    path: FieldPath,
+    value: str | None,
+    gateways: list[ir.Gateway],
+    default_of: Callable[[ir.Gateway], str | None],
 ) -> tuple[str | None, list[Diagnostic]]:
     """The rule's own policy, ``none`` switching it off, else the bound gateways' shared default."""
     if value is not None:
         return (None if value == NO_POLICY else value), []
+    if len(gateways) == 1:  # the usual case: one default, no conflict possible
+        default = default_of(gateways[0])
+        return (default if default and default != NO_POLICY else None), []
+    defaults = {gateway.name: default_of(gateway) for gateway in gateways}
     distinct = sorted({default or NO_POLICY for default in defaults.values()})
     if len(distinct) > 1:
         field = path[-1]
@@ -113,20 +119,17 @@ def _effective_policy(
 
 def _match(match: Match) -> ir.Match:
     path = None
-    if match.path is not None:
-        kind, value = next(
-            (kind, value)
-            for kind, value in (
-                ("prefix", match.path.prefix),
-                ("exact", match.path.exact),
-                ("regex", match.path.regex),
-            )
-            if value is not None
-        )
-        path = ir.PathMatch(ir.PathMatchKind(kind), value)
+    written = match.path
+    if written is not None:
+        if written.prefix is not None:
+            path = ir.PathMatch(ir.PathMatchKind.PREFIX, written.prefix)
+        elif written.exact is not None:
+            path = ir.PathMatch(ir.PathMatchKind.EXACT, written.exact)
+        elif written.regex is not None:
+            path = ir.PathMatch(ir.PathMatchKind.REGEX, written.regex)
     return ir.Match(
         path=path,
-        headers=tuple(_header_match(header) for header in match.headers),
+        headers=tuple([_header_match(header) for header in match.headers]),
         methods=tuple(match.methods),
         model=_model_match(match.model),
     )

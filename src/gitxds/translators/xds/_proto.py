@@ -20,6 +20,7 @@ __all__ = [
     "duration",
     "fractional_percent",
     "packed",
+    "set_duration",
     "uint32",
 ]
 
@@ -35,6 +36,12 @@ def packed(message: Message) -> Any:
 
 def duration(milliseconds: int) -> Duration:
     return Duration(seconds=milliseconds // 1000, nanos=(milliseconds % 1000) * 1_000_000)
+
+
+def set_duration(field: Duration, milliseconds: int) -> None:
+    """``field.FromMilliseconds`` without its Python normalisation (durations here are never negative)."""
+    field.seconds = milliseconds // 1000
+    field.nanos = (milliseconds % 1000) * 1_000_000
 
 
 def uint32(value: int) -> UInt32Value:

@@ -20,7 +20,7 @@ from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpPro
 from envoy.type.v3.http_pb2 import CodecClientType
 
 from gitxds import ir
-from gitxds.translators.xds._proto import ADS_CONFIG_SOURCE, duration, packed, uint32
+from gitxds.translators.xds._proto import ADS_CONFIG_SOURCE, duration, packed, set_duration, uint32
 from gitxds.translators.xds.endpoints import (
     METADATA_NAMESPACE,
     REQUEST_HEADERS_METADATA_KEY,
@@ -160,7 +160,7 @@ def cluster_for(backend: ir.Backend, secrets: SecretValues, *, grpc_service: boo
     itself (ext_authz, rate limit service), so it speaks HTTP/2 whatever its ``protocol`` says."""
     http2 = grpc_service or backend.protocol is not ir.Protocol.HTTP1
     cluster = Cluster(name=backend.name, lb_policy=_LB_POLICIES[backend.load_balancer])
-    cluster.connect_timeout.FromMilliseconds(backend.connect_timeout_ms)
+    set_duration(cluster.connect_timeout, backend.connect_timeout_ms)
     source = backend.endpoints
     if isinstance(source, ir.DnsEndpoints):
         cluster.type = Cluster.LOGICAL_DNS if source.logical else Cluster.STRICT_DNS

@@ -58,7 +58,10 @@ def load_assignment_of(
     # large config has tens of thousands of them.
     metadata_bytes = metadata.SerializeToString()
     assignment = ClusterLoadAssignment(cluster_name=cluster_name)
-    for priority, group in groupby(sorted(endpoints, key=lambda e: e.priority), key=lambda e: e.priority):
+    endpoints = tuple(endpoints)
+    if len({endpoint.priority for endpoint in endpoints}) > 1:  # usually one priority: nothing to sort
+        endpoints = tuple(sorted(endpoints, key=_priority))
+    for priority, group in groupby(endpoints, key=_priority):
         locality = assignment.endpoints.add(priority=priority)
         for endpoint in group:
             lb_endpoint = locality.lb_endpoints.add()
@@ -68,6 +71,10 @@ def load_assignment_of(
             lb_endpoint.load_balancing_weight.value = endpoint.weight
             lb_endpoint.metadata.MergeFromString(metadata_bytes)
     return assignment
+
+
+def _priority(endpoint: ir.Endpoint) -> int:
+    return endpoint.priority
 
 
 def load_assignment_for(

@@ -29,7 +29,7 @@ from envoy.type.matcher.v3.regex_pb2 import RegexMatcher
 from envoy.type.matcher.v3.string_pb2 import StringMatcher
 
 from gitxds import ir
-from gitxds.translators.xds._proto import duration, fractional_percent, packed, uint32
+from gitxds.translators.xds._proto import duration, fractional_percent, packed, set_duration, uint32
 from gitxds.translators.xds.ai import (
     AI_NAMESPACE,
     MODEL_LABEL_KEY,
@@ -162,10 +162,10 @@ def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteActio
     else:
         action.weighted_clusters.CopyFrom(weighted_clusters_for(rule))
     if rule.streaming is not None:
-        action.timeout.FromMilliseconds(0)
-        action.idle_timeout.FromMilliseconds(rule.streaming.idle_timeout_ms)
+        set_duration(action.timeout, 0)
+        set_duration(action.idle_timeout, rule.streaming.idle_timeout_ms)
     elif rule.timeout_ms is not None:
-        action.timeout.FromMilliseconds(rule.timeout_ms)
+        set_duration(action.timeout, rule.timeout_ms)
     retry = retry_policy_for(rule.retries, rule.fallback)
     if retry is not None:
         action.retry_policy.CopyFrom(retry)
