@@ -117,9 +117,13 @@ def _exactly_one(
         )
 
 
-def _listed_twice(values: list[str], here: FieldPath, what: str) -> Iterator[Issue]:
+def _listed_twice(values: list[str], here: FieldPath, what: str) -> list[Issue]:
+    if len(set(values)) == len(values):  # the usual case, checked without a loop in Python
+        return []
     first: dict[str, int] = {}
+    issues = []
     for index, value in enumerate(values):
         if value in first:
-            yield Issue((*here, index), Reason.INVALID_VALUE, f'{what} "{value}" is listed twice')
+            issues.append(Issue((*here, index), Reason.INVALID_VALUE, f'{what} "{value}" is listed twice'))
         first.setdefault(value, index)
+    return issues

@@ -418,7 +418,8 @@ def _read_fast(chunk: str, start: int) -> RawDocument | None:
 
 
 def _build(node: Any) -> Any:
-    """Plain data of a node composed by :class:`_Composer` (scalars inline: most nodes are scalars)."""
+    """Plain data of a node composed by :class:`_Composer`. Scalar keys and values are read inline:
+    they are most of the nodes, and most of them are plain strings that need no resolving."""
     kind = type(node)
     if kind is _ScalarNode:
         return _scalar(node.value, node.style, False)
@@ -430,15 +431,23 @@ def _build(node: Any) -> Any:
     for key_node, value_node in node.value:
         if type(key_node) is not _ScalarNode:
             raise _FallbackError  # a complex key
-        key = _scalar(key_node.value, key_node.style, flow)
-        if type(key) is not str:  # 1, 1.0 and true are one key to ruamel: a duplicate
-            if key in other_keys:
-                raise _FallbackError
-            other_keys.append(key)
-            key = str(key)
+        key = key_node.value
+        if key_node.style == "" and (flow or _ANY_FIRST or key[:1] in _RESOLVED_FIRST):
+            key = _scalar(key, "", flow)
+            if type(key) is not str:  # 1, 1.0 and true are one key to ruamel: a duplicate
+                if key in other_keys:
+                    raise _FallbackError
+                other_keys.append(key)
+                key = str(key)
         if key in data:
             raise _FallbackError
-        data[key] = _value(value_node, flow)
+        if type(value_node) is _ScalarNode:
+            text = value_node.value
+            if value_node.style == "" and (flow or _ANY_FIRST or text[:1] in _RESOLVED_FIRST):
+                text = _scalar(text, "", flow)
+            data[key] = text
+        else:
+            data[key] = _build(value_node)
     return data
 
 
