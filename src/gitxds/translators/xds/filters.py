@@ -83,7 +83,8 @@ def filter_plan_for(
     rules = tuple(rules)
     auth = sorted({rule.auth for rule in rules if rule.auth is not None})
     rate_limits = sorted({rule.rate_limit for rule in rules if rule.rate_limit is not None})
-    routed = set().union(*(_targets(rule) for rule in rules))
+    routed = {b.backend for rule in rules for b in rule.backends}
+    routed.update(name for rule in rules for name in rule.fallback)
     body_limit = gateway.model_body_limit if gateway is not None else ir.DEFAULT_MODEL_BODY_LIMIT
     return FilterPlan(
         fault=any(rule.fault is not None for rule in rules),

@@ -96,6 +96,12 @@ def _method_matcher_for(methods: tuple[str, ...]) -> HeaderMatcher:
 
 def route_match_for(match: ir.Match) -> RouteMatch:
     route_match = RouteMatch()
+    _fill_match(route_match, match)
+    return route_match
+
+
+def _fill_match(route_match: RouteMatch, match: ir.Match) -> None:
+    """Written into the route's own field: a copy per route costs as much as building it."""
     if match.headers:
         route_match.headers.extend(header_matcher_for(header) for header in match.headers)
     path = match.path
@@ -111,7 +117,6 @@ def route_match_for(match: ir.Match) -> RouteMatch:
         route_match.headers.append(_method_matcher_for(match.methods))
     if match.model is not None:
         route_match.dynamic_metadata.append(model_matcher(match.model))
-    return route_match
 
 
 def _cluster_for_backend(backend: str, rule: ir.Rule) -> str:
@@ -157,6 +162,11 @@ def request_mirror_policies_for(mirror: ir.Mirror) -> list[RouteAction.RequestMi
 def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteAction:
     """``hash_headers``: the ``hashOn`` headers of the rule's RING_HASH backends."""
     action = RouteAction()
+    _fill_action(action, rule, hash_headers)
+    return action
+
+
+def _fill_action(action: RouteAction, rule: ir.Rule, hash_headers: tuple[str, ...]) -> None:
     if len(rule.backends) == 1:
         action.cluster = _cluster_for_backend(rule.backends[0].backend, rule)
     else:
@@ -173,14 +183,14 @@ def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteActio
         action.request_mirror_policies.extend(request_mirror_policies_for(rule.mirror))
     for header in hash_headers:
         action.hash_policy.add(header=RouteAction.HashPolicy.Header(header_name=header))
-    return action
 
 
 def routes_for(
     rule: ir.Rule, plan: FilterPlan, hash_headers: tuple[str, ...], secrets: SecretValues
 ) -> list[Route]:
     """One Envoy route per match of the rule (a rule without matches takes every request)."""
-    template = Route(route=route_action_for(rule, hash_headers))
+    template = Route()
+    _fill_action(template.route, rule, hash_headers)
     for filter_name, config in per_route_filter_configs_for(rule, plan).items():
         template.typed_per_filter_config[filter_name].CopyFrom(config)
     if plan.tracing:
@@ -207,7 +217,7 @@ def routes_for(
 
 
 def _set_match(route: Route, match: ir.Match, plan: FilterPlan) -> None:
-    route.match.CopyFrom(route_match_for(match))
+    _fill_match(route.match, match)
     # A bounded label for usage accounting: the model as the config names it, else "other".
     if match.model is not None:
         route.metadata.filter_metadata[AI_NAMESPACE].update({MODEL_LABEL_KEY: model_label(match.model)})
