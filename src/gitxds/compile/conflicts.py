@@ -16,6 +16,7 @@ from gitxds.errors import Diagnostic, Reason
 __all__ = ["Claim", "duplicate_matches", "duplicate_proxies", "route_claims"]
 
 _ANY_HOST = "*"
+_DEFAULT_PATH = ir.PathMatch(ir.PathMatchKind.PREFIX, "/")
 
 
 def duplicate_proxies(gateways: Iterable[tuple[Document, ir.Gateway]]) -> dict[str, list[Diagnostic]]:
@@ -46,12 +47,11 @@ Claim = tuple[int, int | None, tuple[str, str, Hashable], str]  # rule index, ma
 
 def route_claims(route: ir.Route) -> tuple[Claim, ...]:
     """Every (gateway, host, match) a route's rules claim, in rule and match order."""
-    return tuple(
-        (index, position, key, rule.name)
-        for index, rule in enumerate(route.rules)
-        for position, match in _matches(rule)
-        for key in _keys(route, match)
-    )
+    claims: list[Claim] = []
+    for index, rule in enumerate(route.rules):
+        for position, match in _matches(rule):
+            claims.extend((index, position, key, rule.name) for key in _keys(route, match))
+    return tuple(claims)
 
 
 def duplicate_matches(
@@ -92,9 +92,9 @@ def _matches(rule: ir.Rule) -> list[tuple[int | None, ir.Match]]:
 
 
 def _keys(route: ir.Route, match: ir.Match) -> list[tuple[str, str, Hashable]]:
-    path = match.path or ir.PathMatch(ir.PathMatchKind.PREFIX, "/")
+    path = match.path or _DEFAULT_PATH
     normalized = (
-        path,
+        (path.kind, path.value),  # a plain tuple hashes in C; the dataclass's hash is Python code
         tuple(sorted(match.headers, key=repr)) if match.headers else (),
         tuple(sorted(set(match.methods))) if match.methods else (),
         match.model,
