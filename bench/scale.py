@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -137,6 +138,11 @@ def cold(root: Path, runs: int) -> dict[str, float]:
     return figures
 
 
+def _load_average() -> str:
+    """Printed beside the figures: on a shared machine the neighbours' load moves them."""
+    return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--edits", type=int, default=5)
@@ -144,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 50_000])
     parser.add_argument("--skip-serve", action="store_true", help="only the cold curve")
     args = parser.parse_args(argv)
+    print(f"before: {_load_average()}")
     envoy = shutil.which("envoy", path=str(Path(sys.executable).parent))
     curve = {}
     with tempfile.TemporaryDirectory(prefix="gitxds-scale-") as tmp:
@@ -174,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{f[s]:>{w}.2f}s" for s, w in (("load", 7), ("compile", 7), ("translate", 8), ("serialize", 8))
         )
         print(f"{size:>7} {stages} {f['total']:>7.2f}s {f['rss_mib']:>8.0f}")
-    print(f"(CPU seconds and peak RSS of a fresh process, median of {args.runs})")
+    print(f"(CPU seconds and peak RSS of a fresh process, median of {args.runs}; {_load_average()})")
 
 
 if __name__ == "__main__":

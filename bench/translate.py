@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import statistics
 import tempfile
@@ -131,7 +132,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         row = " ".join(f"{seconds[column] * 1000:>8.0f}ms" for column in columns)
         print(f"{size:>15} {row}  {figures['peak_mib']:>8.1f}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"(CPU time, median of {args.runs} cold runs per size; process max RSS {rss:.0f} MiB)")
+    print(f"(load average {load}: the neighbours' load moves these figures)")
 
 
 if __name__ == "__main__":

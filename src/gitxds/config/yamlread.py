@@ -275,6 +275,8 @@ def _check_aliases(root: Any) -> None:
 def _nests_too_deeply(text: str) -> bool:
     """Measured before composing: every level of nesting needs one of ``- : ? [ {``, so few of them
     bound the depth; otherwise libyaml's event parser (iterative) measures it exactly."""
+    if len(text) <= _MAX_BLOCK_DEPTH:  # the length bounds the indicators: most sections are that short
+        return False
     if sum(text.count(indicator) for indicator in "-:?[{") <= _MAX_BLOCK_DEPTH:
         return False
     parser = CParser(text)
