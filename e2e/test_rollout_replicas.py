@@ -9,9 +9,12 @@ gateway so their listeners do not share a port), real upstreams, real git with a
 from __future__ import annotations
 
 import json
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 
 from fakes.kube_leases import FakeLeaseApi
@@ -79,6 +82,12 @@ def _routes(node: Any) -> list[dict[str, Any]]:
     return []
 
 
+def _published(fake: FakeLeaseApi) -> str:
+    """The progress the holder last wrote into the Lease (its annotation, JSON text)."""
+    lease = fake.leases.get(("gitxds", "rollouts"), {})
+    return str(lease.get("metadata", {}).get("annotations", {}).get("gitxds.dev/rollouts", ""))
+
+
 def _driving(replica: dict[str, Any]) -> bool:
     return bool(replica.get("driving"))
 
@@ -90,73 +99,107 @@ def _rolled_back(rollouts: dict[str, Any], commit: str) -> dict[str, Any] | None
     return None
 
 
-def test_the_driver_rolls_back_on_failures_seen_only_through_the_other_replicas_proxy(
-    tmp_path: Path,
-) -> None:
-    with FakeLeaseApi() as fake:
-        kubeconfig = str(fake.write_kubeconfig(tmp_path / "kubeconfig"))
+class Replicas:
+    """Replica A (the stack's serve, started first: it holds the Lease) and replica B, peers of each
+    other, each with its own Envoy; a rollout of chat to chat-v2 started and served by both at 50%."""
+
+    def __init__(self, tmp: Path, fake: FakeLeaseApi) -> None:
+        self.fake = fake
+        kubeconfig = str(fake.write_kubeconfig(tmp / "kubeconfig"))
         b_admin = free_port()
-        stack = RolloutStack(
-            tmp_path,
+        self.stack = RolloutStack(
+            tmp,
             policy(STEPS, analysis=ANALYSIS),
             *("--rollout-lease", "gitxds/rollouts", "--kubeconfig", kubeconfig),
             *("--peer", f"http://127.0.0.1:{b_admin}"),
             settle="1.5s",
             second_gateway=True,
         )
-        second: SecondReplica | None = None
+        self.b: SecondReplica | None = None
+        stack = self.stack
+        wait_for(lambda: _driving(stack.admin("/rollouts")), 15, message="replica A holds the lease")
+        self.b = b = SecondReplica(stack, b_admin, peer_of=stack.serve.admin_port)
+        assert not _driving(b.admin("/rollouts"))
+        wait_for(
+            lambda: set(tally_upstreams(send_many(stack.port_b, 10, PATH))) == {"chat-v1"},
+            10,
+            message="Envoy B serving chat-v1",
+        )
+        self.commit = commit = stack.push("chat-v2", "move chat to chat-v2")
+        self.started = stack.wait_rollout(lambda r: r["commit"] == commit, 10, "rollout started on A")
+        for envoy in (stack.envoy, b.envoy):
+            wait_for(lambda e=envoy: envoy_share(e, "chat-v2") == 50.0, 15, message="both Envoys at 50%")
+        [on_b] = b.admin("/rollouts")["current"]
+        assert (on_b["commit"], on_b["step"], on_b["phase"]) == (commit, 0, "progressing")
+
+    def close(self) -> None:
+        if self.b is not None:
+            self.b.close()
+        self.stack.close()
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[Replicas]:
+    with FakeLeaseApi() as fake:
+        running = Replicas(tmp_path, fake)
         try:
-            wait_for(lambda: _driving(stack.admin("/rollouts")), 15, message="replica A holds the lease")
-            second = SecondReplica(stack, b_admin, peer_of=stack.serve.admin_port)
-            b = second
-            assert not _driving(b.admin("/rollouts"))
-            wait_for(
-                lambda: set(tally_upstreams(send_many(stack.port_b, 10, PATH))) == {"chat-v1"},
-                10,
-                message="Envoy B serving chat-v1",
-            )
-
-            commit = stack.push("chat-v2", "move chat to chat-v2")
-            stack.wait_rollout(lambda r: r["commit"] == commit, 10, "rollout started on replica A")
-            for envoy in (stack.envoy, b.envoy):
-                wait_for(lambda e=envoy: envoy_share(e, "chat-v2") == 50.0, 15, message="both Envoys at 50%")
-            [on_b] = b.admin("/rollouts")["current"]
-            assert (on_b["commit"], on_b["step"], on_b["phase"]) == (commit, 0, "progressing")
-
-            # A restarted follower (no state file) serves the step from its first version on.
-            b.restart()
-            assert b.served_share() == 50.0
-            [on_b] = b.admin("/rollouts")["current"]
-            assert (on_b["commit"], on_b["step"]) == (commit, 0)
-            wait_for(lambda: b.admin("/status")["proxies"], 45, message="Envoy B reconnected")
-            assert envoy_share(b.envoy, "chat-v2") == 50.0
-
-            # chat-v2 fails one answer in five, and only Envoy B (connected to B) carries traffic.
-            stack.v2.configure(fail_status=500, fail_mode="every", fail_count=5)
-            traffic = Traffic(stack.port_b, plain_request, per_second=60).start()
-            try:
-                rollout = wait_for(
-                    lambda: _rolled_back(stack.admin("/rollouts"), commit), 30, message="A rolled back"
-                )
-            finally:
-                traffic.stop()
-            breaches = [e for e in rollout["evidence"] if not e["held"]]
-            assert breaches and {(e["metric"], e["backend"]) for e in breaches} == {
-                ("successRate", "chat-v2")
-            }
-            assert all(e["requests"] >= 10 and e["unanswered"] == [] for e in breaches), breaches
-            # Replica A's own proxies logged nothing: every request judged came through replica B.
-            assert stack.admin("/usage?window=60")["received"] == 0
-            assert b.admin("/usage?window=60")["received"] >= 10
-            for envoy in (stack.envoy, b.envoy):
-                wait_for(lambda e=envoy: envoy_share(e, "chat-v2") == 0.0, 15, message="both Envoys at 0%")
-            wait_for(lambda: _rolled_back(b.admin("/rollouts"), commit), 10, message="B shows the rollback")
-            wait_for(
-                lambda: any(f"This reverts commit {commit}" in e for e in stack.remote_log()),
-                15,
-                message="the driver pushed the revert",
-            )
+            yield running
         finally:
-            if second is not None:
-                second.close()
-            stack.close()
+            running.close()
+
+
+def test_the_driver_rolls_back_on_failures_seen_only_through_the_other_replicas_proxy(
+    replicas: Replicas,
+) -> None:
+    stack, b, commit = replicas.stack, replicas.b, replicas.commit
+    assert b is not None
+
+    # A restarted follower (no state file) serves the step from its first version on.
+    b.restart()
+    assert b.served_share() == 50.0
+    [on_b] = b.admin("/rollouts")["current"]
+    assert (on_b["commit"], on_b["step"]) == (commit, 0)
+    wait_for(lambda: b.admin("/status")["proxies"], 45, message="Envoy B reconnected")
+    assert envoy_share(b.envoy, "chat-v2") == 50.0
+
+    # chat-v2 fails one answer in five, and only Envoy B (connected to B) carries traffic.
+    stack.v2.configure(fail_status=500, fail_mode="every", fail_count=5)
+    traffic = Traffic(stack.port_b, plain_request, per_second=60).start()
+    try:
+        rollout = wait_for(
+            lambda: _rolled_back(stack.admin("/rollouts"), commit), 30, message="A rolled back"
+        )
+    finally:
+        traffic.stop()
+    breaches = [e for e in rollout["evidence"] if not e["held"]]
+    assert breaches and {(e["metric"], e["backend"]) for e in breaches} == {("successRate", "chat-v2")}
+    assert all(e["requests"] >= 10 and e["unanswered"] == [] for e in breaches), breaches
+    # Replica A's own proxies logged nothing: every request judged came through replica B.
+    assert stack.admin("/usage?window=60")["received"] == 0
+    assert b.admin("/usage?window=60")["received"] >= 10
+    for envoy in (stack.envoy, b.envoy):
+        wait_for(lambda e=envoy: envoy_share(e, "chat-v2") == 0.0, 15, message="both Envoys at 0%")
+    wait_for(lambda: _rolled_back(b.admin("/rollouts"), commit), 10, message="B shows the rollback")
+    wait_for(
+        lambda: any(f"This reverts commit {commit}" in e for e in stack.remote_log()),
+        15,
+        message="the driver pushed the revert",
+    )
+
+
+def test_when_the_driver_stops_the_other_replica_goes_on_at_the_same_step(replicas: Replicas) -> None:
+    stack, b, before = replicas.stack, replicas.b, replicas.started
+    assert b is not None
+    wait_for(lambda: replicas.commit in _published(replicas.fake), 5, message="progress in the Lease")
+    stack.serve.stop()  # the Lease holder goes away without a word
+    wait_for(lambda: _driving(b.admin("/rollouts")), 30, message="replica B took the lease over")
+    [after] = b.admin("/rollouts")["current"]
+    assert (after["commit"], after["step"], after["phase"]) == (replicas.commit, 0, "progressing")
+    assert after["stepStartedAt"] == before["stepStartedAt"]  # the same step, not a new one
+    assert envoy_share(b.envoy, "chat-v2") == 50.0
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{b.admin_port}/rollouts/promote", method="POST", headers=AUTH
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # B takes the commands now
+        assert response.status == 200
+    wait_for(lambda: envoy_share(b.envoy, "chat-v2") == 100.0, 15, message="Envoy B on the new split")

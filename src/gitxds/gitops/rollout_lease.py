@@ -1,7 +1,8 @@
 """One replica drives the rollouts, every replica serves the same step: a Kubernetes Lease.
 
 The holder of the Lease is the only replica whose clock moves rollouts on (and pushes reverts); on
-every renewal it writes the rollout progress into an annotation of the Lease. The other replicas
+every renewal, and at once when the progress changes, it writes the rollout progress into an
+annotation of the Lease. The other replicas
 read that annotation and serve exactly that progress. When the holder stops renewing, another
 replica takes the Lease over after ``leaseDurationSeconds`` and goes on from the progress it read.
 """

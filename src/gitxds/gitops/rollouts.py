@@ -27,7 +27,7 @@ from gitxds.gitops.gitsync import GitSync
 from gitxds.gitops.inputs import Inputs
 from gitxds.gitops.rollback import push_revert, still_declared_note
 from gitxds.gitops.rollout_lease import RolloutLease
-from gitxds.rollout import RuleRollout, WindowSource
+from gitxds.rollout import Rollouts, RuleRollout, WindowSource
 from gitxds.rollout.controller import ManualError, RolloutController
 from gitxds.rollout.metrics import RolloutMetrics
 from gitxds.rollout.store import StateStore
@@ -83,6 +83,7 @@ class RolloutDriver:
         self._background: set[asyncio.Task[Any]] = set()
         self._lease = lease  # with several replicas: only the holder drives
         self.driving = lease is None
+        self._published: Rollouts | None = None  # the progress last written into the Lease
         self.holder: str | None = None
 
     def start(
@@ -108,7 +109,10 @@ class RolloutDriver:
         ticks = 0
         while not stop.is_set():
             try:
-                if self._lease is not None and ticks % renew_every == 0:
+                # The holder publishes each change of progress at once (a holder that stops between
+                # renewals would leave its successor an older step), and renews on schedule.
+                changed = self.driving and self.controller.state is not self._published
+                if self._lease is not None and (ticks % renew_every == 0 or changed):
                     await self._sync_lease(self._lease)
                 if self.driving:
                     # In a worker: judging can wait (boundedly) on peer replicas' signals, and the
@@ -120,8 +124,10 @@ class RolloutDriver:
             await asyncio.sleep(self._tick_seconds)
 
     async def _sync_lease(self, lease: RolloutLease) -> None:
-        view = await asyncio.to_thread(lease.sync, self.controller.state)
+        state = self.controller.state
+        view = await asyncio.to_thread(lease.sync, state)
         was_driving, self.driving, self.holder = self.driving, view.held, view.holder
+        self._published = state if view.held else None
         if view.state is not None and (not view.held or not was_driving):
             self.controller.adopt(
                 view.state
