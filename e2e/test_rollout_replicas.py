@@ -9,6 +9,7 @@ gateway so their listeners do not share a port), real upstreams, real git with a
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,8 +178,10 @@ def test_the_driver_rolls_back_on_failures_seen_only_through_the_other_replicas_
     # Replica A's own proxies logged nothing: every request judged came through replica B.
     assert stack.admin("/usage?window=60")["received"] == 0
     assert b.admin("/usage?window=60")["received"] >= 10
-    for envoy in (stack.envoy, b.envoy):
-        wait_for(lambda e=envoy: envoy_share(e, "chat-v2") == 0.0, 15, message="both Envoys at 0%")
+    wait_for(lambda: envoy_share(b.envoy, "chat-v2") == 0.0, 15, interval=0.01, message="Envoy B at 0%")
+    took = time.time() - rollout["firstFailureAt"]  # an upper bound: polled after A's rollback
+    print(f"\nend of first failing interval -> Envoy B (a follower's proxy) at 0% chat-v2: {took:.2f}s")
+    wait_for(lambda: envoy_share(stack.envoy, "chat-v2") == 0.0, 15, message="Envoy A at 0%")
     wait_for(lambda: _rolled_back(b.admin("/rollouts"), commit), 10, message="B shows the rollback")
     wait_for(
         lambda: any(f"This reverts commit {commit}" in e for e in stack.remote_log()),

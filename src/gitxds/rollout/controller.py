@@ -19,7 +19,7 @@ from gitxds import ir
 from gitxds.rollout.analysis import Judgement, WindowSource, judge
 from gitxds.rollout.metrics import RolloutMetrics
 from gitxds.rollout.plan import Rollouts, plan, policies_of, served_model, tick
-from gitxds.rollout.state import Phase, RuleRollout
+from gitxds.rollout.state import Judge, Phase, RuleRollout
 from gitxds.rollout.store import StateStore
 
 __all__ = ["Applied", "ManualError", "RolloutController"]
@@ -106,33 +106,50 @@ class RolloutController:
     # -- the clock -----------------------------------------------------------------------------
 
     def tick(self) -> bool:
-        """Move every rollout on to now; True when what is served changed (a rebuild was requested)."""
+        """Move every rollout on to now; True when what is served changed (a rebuild was requested).
+
+        Judged outside the lock: judging may wait (boundedly) on peer replicas' signals, and builds,
+        status and commands must not wait with it. When the state changed meanwhile (a commit, a
+        command, adopted progress), that state wins and the next tick judges again.
+        """
         with self._lock:
-            if self._model is None or not any(r.active for r in self._state.rollouts.values()):
+            model = self._model
+            if model is None or not any(r.active for r in self._state.rollouts.values()):
                 return False
             before = self._state
-            moved = tick(before, self._model, self._clock() - self._settle, self._judge)
-            if moved == before:
+        judgements: list[tuple[str, Judgement]] = []
+        moved = tick(before, model, self._clock() - self._settle, self._judging(judgements))
+        with self._lock:
+            if moved == before or self._state is not before:
                 return False
             self._set(moved)  # judged intervals are kept even when nothing served changes
             changed = [
                 r for name, r in moved.rollouts.items() if _served(r) != _served(before.rollouts.get(name))
             ]
-        policies = policies_of(self._model, (r.rule for r in changed))
+        for rule, judgement in judgements:
+            self._record(rule, judgement)
+        policies = policies_of(model, (r.rule for r in changed))
         for rollout in changed:
             self._report(rollout, before.rollouts.get(rollout.rule), policies.get(rollout.rule))
         if changed:
             self.request_rebuild("rollout step")
         return bool(changed)
 
-    def _judge(self, rollout: RuleRollout, analysis: ir.Analysis, start: float, end: float) -> Judgement:
-        windows = self._signals.window(rollout.backends, start, end) if self._signals is not None else {}
-        judgement = judge(analysis, windows, rollout.backends, start, end)
+    def _judging(self, judgements: list[tuple[str, Judgement]]) -> Judge:
+        def judged(rollout: RuleRollout, analysis: ir.Analysis, start: float, end: float) -> Judgement:
+            windows = self._signals.window(rollout.backends, start, end) if self._signals is not None else {}
+            judgement = judge(analysis, windows, rollout.backends, start, end)
+            judgements.append((rollout.rule, judgement))
+            return judgement
+
+        return judged
+
+    def _record(self, rule: str, judgement: Judgement) -> None:
+        """Metrics and log lines of a judgement whose result was kept."""
         if self._metrics is not None:
-            self._metrics.judged(rollout.rule, judgement)
+            self._metrics.judged(rule, judgement)
         for evidence in judgement.breaches:
-            self._log.warning("rollout of %s: %s", rollout.rule, evidence)
-        return judgement
+            self._log.warning("rollout of %s: %s", rule, evidence)
 
     def _report(
         self, rollout: RuleRollout, before: RuleRollout | None, policy: ir.RolloutPolicy | None
