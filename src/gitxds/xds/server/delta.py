@@ -8,7 +8,7 @@ from gitxds import typeurls
 from gitxds.xds.cache import EncodedResource, ResourceSet, Snapshot, delta_changes
 from gitxds.xds.cache.encoding import string_field
 from gitxds.xds.server.context import ServerContext
-from gitxds.xds.server.planner import desired_set
+from gitxds.xds.server.planner import desired_set, replan
 from gitxds.xds.server.state import EMPTY_NAMES, InFlight, StreamState, TypeState
 
 WILDCARD = "*"
@@ -17,6 +17,7 @@ WILDCARD = "*"
 def handle_delta_request(ctx: ServerContext, stream: StreamState, request: Any, type_url: str) -> None:
     """Apply one DeltaDiscoveryRequest; nonces only matter for ACK/NACK, never for subscriptions."""
     state = stream.type_state(type_url)
+    replan(stream, type_url)
     flight = state.in_flight
     if request.response_nonce and flight is not None and request.response_nonce == flight.nonce:
         error = request.error_detail.message if request.HasField("error_detail") else None
@@ -58,14 +59,19 @@ def plan_delta(ctx: ServerContext, stream: StreamState, snapshot: Snapshot) -> l
         state = stream.types.get(type_url)
         if state is None or not state.subscribed or state.in_flight is not None:
             continue
+        table = snapshot.resources(type_url)
+        if state.planned_from is table:
+            continue  # nothing it depends on changed since it was last planned: a fan-out skips it
         desired = desired_set(stream, snapshot, type_url, ctx.memo, ctx.name_sets)
         body = _response_body(ctx, state, desired)
         state.forced = EMPTY_NAMES
+        state.planned_from = table
         if body is None:
             continue
         nonce = stream.next_nonce()
         flight = InFlight(nonce, desired, snapshot.config_version)
         responses.append(ctx.sent(stream, state, flight, body + string_field(5, nonce)))
+        replan(stream, type_url)  # what it keeps alive may grow with the set in flight
     return responses
 
 

@@ -26,6 +26,22 @@ KEPT_WHILE_NAMED_BY: dict[str, tuple[str, ...]] = {
 }
 
 
+# The reverse: whose plan changes when a type's acknowledged or in-flight set does.
+DEPENDENTS: dict[str, tuple[str, ...]] = {
+    held: tuple(kept for kept, named_by in KEPT_WHILE_NAMED_BY.items() if held in named_by)
+    for held in typeurls.PUSH_ORDER
+}
+
+
+def replan(stream: StreamState, type_url: str) -> None:
+    """Something ``type_url`` held or asked changed: plan it, and the types it keeps alive, again."""
+    stream.type_state(type_url).planned_from = None
+    for dependent in DEPENDENTS[type_url]:
+        state = stream.types.get(dependent)
+        if state is not None:
+            state.planned_from = None
+
+
 class SharedMemo:
     """A bounded memo keyed by immutable shared objects (compared by identity)."""
 

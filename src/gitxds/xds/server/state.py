@@ -107,6 +107,9 @@ class TypeState:
     # Delta: names (re)subscribed since the last response; always answered. Replaced, never mutated
     # (most streams hold the shared empty set).
     forced: frozenset[str] = EMPTY_NAMES
+    # Delta: the snapshot table the last plan of this type used; None once anything it depends on
+    # changed. While it is still the current table, planning again would find nothing to send.
+    planned_from: ResourceSet | None = None
 
     def held(self) -> list[ResourceSet]:
         """The sets the client may currently be using: acknowledged and in flight."""
