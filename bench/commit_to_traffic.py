@@ -7,9 +7,11 @@ Modes:
   dir       the watched directory changes (an editor's write-then-rename of one file)
   git-push  a commit is pushed to the remote that ``gitxds serve --git-url`` follows, then the push
             webhook (``POST /sync``) fires
-Each mode runs with ``envoy --mode validate`` before publishing (the default) and without it.
+Each mode runs with the resident validator Envoy checking each version before publishing (the
+default) and without it. ``--debounce`` passes a watcher quiet time to ``gitxds serve`` (its default
+otherwise); the watcher sees a change after about 1.5 times the quiet time.
 
-    python -m bench.commit_to_traffic [--trials 50] [--modes dir git-push]
+    python -m bench.commit_to_traffic [--trials 50] [--modes dir git-push] [--debounce 5ms]
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     raise TimeoutError(url)
 
 
-def run_mode(mode: str, validate: bool, trials: int) -> list[float]:
+def run_mode(mode: str, validate: bool, trials: int, debounce: str | None = None) -> list[float]:
     blue, blue_port = start_upstream("blue")
     green, green_port = start_upstream("green")
     listener, xds_port, admin_port = free_port(), free_port(), free_port()
@@ -154,6 +156,7 @@ def run_mode(mode: str, validate: bool, trials: int) -> list[float]:
         serve = [sys.executable, "-m", "gitxds", "serve", "--xds-address", f"127.0.0.1:{xds_port}"]
         serve += ["--admin-address", f"127.0.0.1:{admin_port}", "--log-level", "warning"]
         serve += [] if validate else ["--no-envoy-validate"]
+        serve += ["--debounce", debounce] if debounce else []
         if mode == "git-push":
             git(repo, "init", "-q", "-b", "main")
             git(repo, "-c", "user.email=b@x", "-c", "user.name=b", "commit", "-qam", "init", "--allow-empty")
@@ -203,12 +206,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--modes", nargs="+", default=["dir", "git-push"], choices=["dir", "git-push"])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--debounce", help="gitxds serve --debounce (default: serve's own)")
     args = parser.parse_args(argv)
     rows = []
+    load = " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+    print(f"load average {load}; serve --debounce {args.debounce or 'default'}")
     print(f"{'change':<10} {'envoy validate':<15} {'p50':>8} {'p99':>8} {'max':>8}  ({args.trials} trials)")
     for mode in args.modes:
         for validate in (False, True):
-            samples = run_mode(mode, validate, args.trials)
+            samples = run_mode(mode, validate, args.trials, args.debounce)
             row = {
                 "mode": mode,
                 "validate": validate,
