@@ -208,7 +208,8 @@ def test_streams_per_connection_are_limited(serve):
         ended = wait_for(
             lambda: [s.code for s in streams if s.code is not None], timeout=20, message="one stream refused"
         )
-        served = sum(stream.recv() is not None for stream in streams[:16] if stream.code is None)
+        # Which stream the server starts last (and refuses) is its choice, not the order they were opened.
+        served = sum(stream.recv() is not None for stream in streams if stream.code is None)
         for stream in streams:
             stream.close()
     assert ended == [grpc.StatusCode.RESOURCE_EXHAUSTED] and served == 16
