@@ -35,6 +35,7 @@ from gitxds.rollout.store import StateStore
 __all__ = ["Apply", "RolloutDriver", "with_progress"]
 
 Change = Callable[[Inputs], Inputs]
+FOLLOWER_READ_SECONDS = 1.0  # how often a replica that does not drive reads the Lease
 Apply = Callable[[str, Change], Awaitable[Any]]  # Reconciler.apply: rebuild with some inputs replaced
 
 
@@ -106,13 +107,17 @@ class RolloutDriver:
 
     async def _drive(self, stop: asyncio.Event) -> None:
         renew_every = max(1, int(self._lease.duration / self._tick_seconds / 3)) if self._lease else 0
+        # A follower reads the Lease every second: its proxies follow the holder's steps (and a
+        # rollback) within about a second, for one GET a second to the API server.
+        read_every = max(1, min(renew_every, round(FOLLOWER_READ_SECONDS / self._tick_seconds)))
         ticks = 0
         while not stop.is_set():
             try:
                 # The holder publishes each change of progress at once (a holder that stops between
                 # renewals would leave its successor an older step), and renews on schedule.
                 changed = self.driving and self.controller.state is not self._published
-                if self._lease is not None and (ticks % renew_every == 0 or changed):
+                every = renew_every if self.driving else read_every
+                if self._lease is not None and (ticks % every == 0 or changed):
                     await self._sync_lease(self._lease)
                 if self.driving:
                     # In a worker: judging can wait (boundedly) on peer replicas' signals, and the
