@@ -67,7 +67,7 @@ def test_the_driver_publishes_a_change_of_progress_at_once_not_at_the_next_renew
             task = driver.start(nothing, git=None, sync=nothing, stop=stop)
             await eventually(lambda: driver.driving, 5, message="holds the lease")
             driver.controller.adopt(moved)  # the progress moves on (as a tick or a command would)
-            await eventually(lambda: '"step":1' in published(), 2, message="published within ticks")
+            await eventually(lambda: '"step":1' in published(), 5, message="published before a renewal (20s)")
             stop.set()
             await task
 
