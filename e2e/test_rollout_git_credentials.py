@@ -5,7 +5,8 @@ Real git over smart HTTP (``git http-backend`` behind a server that requires cre
 credential: clone and fetch work, the revert's push is refused and status says why, with no retry.
 The entry is then rotated to a credential that may push (read again, no restart): the next rollback
 pushes its revert. The credential bytes appear in no log, status, CLI output, checkout config or
-process argument list.
+process argument list. Over SSH (an SSH server running real git-upload-pack / git-receive-pack), a
+folder entry with the private key and known_hosts fetches and pushes the revert.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from harness import wait_for
 from harness.git_http import GitHttpServer, basic
+from harness.git_ssh import GitSshServer
 from rollout_stack import TOKEN, RolloutStack, policy
 
 READER = ("gitxds-reader", "read-9f2c81d7e4a3b6")
@@ -112,16 +114,44 @@ def test_the_revert_is_pushed_with_the_secret_store_credential_and_it_never_leak
     wait_for(lambda: _served(stack) == head, 15, message="the revert served")
     stack.wait_serving_only("chat-v1")
 
-    _assert_nowhere(stack, args.stop())
+    secrets = [READER[1], WRITER_TOKEN, base64.b64encode(":".join(READER).encode()).decode()]
+    _assert_nowhere(stack, args.stop(), secrets)
 
 
-def _assert_nowhere(stack: RolloutStack, command_lines: set[str]) -> None:
-    secrets = [
-        READER[1],
-        WRITER_TOKEN,
-        base64.b64encode(":".join(READER).encode()).decode(),
-    ]
-    assert any("fetch" in line or "remote-http" in line for line in command_lines), "no git command seen"
+def test_an_ssh_key_from_the_secret_store_fetches_and_pushes_the_revert(tmp_path: Path) -> None:
+    """A folder entry as a Kubernetes ssh-auth Secret mounts it: ssh-privatekey and known_hosts."""
+    server = GitSshServer(tmp_path).start()
+    entry = tmp_path / "secrets" / "git"
+    entry.mkdir(parents=True)
+    (entry / "ssh-privatekey").write_text(server.client_key)
+    (entry / "known_hosts").write_text(server.known_hosts)
+    args = ProcessArgs()
+    stack = RolloutStack(
+        tmp_path,
+        policy("[{weight: 50, pause: 10m}]"),
+        "--secrets-dir", str(tmp_path / "secrets"), "--git-credentials", "git",
+        git_url=server.url(tmp_path / "remote.git"),
+    )  # fmt: skip
+    try:
+        stack.wait_serving_only("chat-v1")
+        commit = stack.push("chat-v2", "move chat to chat-v2")
+        stack.wait_rollout(lambda r: r["commit"] == commit, 10, "rollout started")
+        assert stack.command("abort")[0] == 200
+        wait_for(lambda: _revert_of(stack, commit), 15, message="revert commit pushed over SSH")
+        # receive-pack updates the branch before it exits and the server records it
+        wait_for(lambda: ("receive-pack", 0) in server.commands, 10, message="the push went over SSH")
+        head = stack.remote_log()[0].split("\x00")[0]
+        wait_for(lambda: _served(stack) == head, 15, message="the revert served")
+        stack.wait_serving_only("chat-v1")
+        key_body = [line for line in server.client_key.splitlines() if "PRIVATE KEY" not in line]
+        _assert_nowhere(stack, args.stop(), key_body)
+    finally:
+        stack.close()
+        server.stop()
+
+
+def _assert_nowhere(stack: RolloutStack, command_lines: set[str], secrets: list[str]) -> None:
+    assert any("fetch" in line or "remote-" in line or "ssh" in line for line in command_lines), "no git seen"
     places = {
         "serve log": stack.serve.log_path.read_text(errors="replace"),
         "/status": stack.serve.get("/status", headers={"Authorization": f"Bearer {TOKEN}"})[1],

@@ -1,6 +1,7 @@
 """``--git-credentials``: what a secret store entry gives git, and what never comes out of it.
 
-Real git runs here; the HTTP remote that requires credentials is in e2e/test_rollout_git_credentials.py.
+Real git runs here; remotes over HTTP and SSH that require credentials are in
+e2e/test_rollout_git_credentials.py.
 """
 
 from __future__ import annotations
@@ -64,6 +65,22 @@ def test_an_ssh_key_is_a_private_file_named_by_git_ssh_command_and_then_removed(
     assert not key.exists()
 
 
+def test_a_folder_entry_gives_the_key_and_the_known_hosts_checked_strictly(tmp_path: Path) -> None:
+    folder = tmp_path / "secrets" / "git"
+    folder.mkdir(parents=True)
+    (folder / "ssh-privatekey").write_text(KEY)
+    (folder / "known_hosts").write_text("[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBy\n")
+    with GitCredentials(tmp_path / "secrets", "git", URL).auth() as auth:
+        command = auth.environ({})["GIT_SSH_COMMAND"]
+    assert f"-o UserKnownHostsFile={folder / 'known_hosts'} -o StrictHostKeyChecking=yes" in command
+    (folder / "ssh-privatekey").write_text("not-a-key-at-all")
+    with (
+        pytest.raises(GitError, match="not an SSH private key"),
+        GitCredentials(folder.parent, "git", URL).auth(),
+    ):
+        pass
+
+
 def test_a_failing_git_command_never_shows_the_credential(tmp_path: Path) -> None:
     with credentials(tmp_path, "bot:s3cret-token-1").auth() as auth:
         # The URL carries the token here only so that git's own message contains it.
@@ -94,7 +111,13 @@ def test_a_missing_or_unreadable_entry_is_named(tmp_path: Path) -> None:
     store.mkdir()
     with pytest.raises(GitError, match="no such entry"), GitCredentials(store, "git", URL).auth():
         pass
-    (store / "git").mkdir()  # a folder where a file should be: unreadable as a token, even for root
+    (store / "git").mkdir()  # a folder entry is for SSH: its key is missing
+    with (
+        pytest.raises(GitError, match="no ssh-privatekey in the entry"),
+        GitCredentials(store, "git", URL).auth(),
+    ):
+        pass
+    (store / "git" / "ssh-privatekey").mkdir()  # unreadable as a key, even for root
     with pytest.raises(GitError, match="cannot read the entry"), GitCredentials(store, "git", URL).auth():
         pass
 

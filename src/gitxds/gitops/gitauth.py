@@ -4,7 +4,9 @@ The entry ``NAME`` of ``--secrets-dir`` holds one of:
 
 - ``USER:TOKEN`` (one line): HTTP Basic authentication, e.g. ``x-access-token:ghp_...``;
 - ``TOKEN`` (one line, no colon): an ``Authorization: Bearer TOKEN`` header;
-- an SSH private key (PEM / OpenSSH text): used through ``ssh -i`` for ``ssh://`` and ``host:path`` URLs.
+- an SSH private key (PEM / OpenSSH text): used through ``ssh -i`` for ``ssh://`` and ``host:path`` URLs;
+- a folder ``NAME/`` with ``ssh-privatekey`` (the layout of a mounted Kubernetes ``ssh-auth`` Secret)
+  and, optionally, ``known_hosts``: the remote's host keys, then checked strictly.
 
 The entry is read again for every git command that talks to the remote (clone, fetch, the revert's
 push), so a rotated token is used from the next command on. The secret goes to git through the
@@ -32,7 +34,9 @@ __all__ = ["MAX_ENTRY_BYTES", "GitCredentials"]
 
 MAX_ENTRY_BYTES = 16 * 1024  # a token or an SSH key is far smaller
 _KEY_MARKER = "PRIVATE KEY-----"
-_SHORTEST_REDACTED = 6  # a shorter password alone would blank out ordinary words in an error
+_SHORTEST_REDACTED = 6
+SSH_KEY = "ssh-privatekey"  # in a folder entry, as Kubernetes names it
+KNOWN_HOSTS = "known_hosts"  # a shorter password alone would blank out ordinary words in an error
 
 
 class GitCredentials:
@@ -48,22 +52,29 @@ class GitCredentials:
     @contextmanager
     def auth(self) -> Iterator[GitAuth]:
         """Read the entry now and give git what it needs for one command."""
-        value = self._read()
+        if self.path.is_dir():
+            key = self._read(self.path / SSH_KEY)
+            if _KEY_MARKER not in key:
+                raise GitError(f"--git-credentials {self.name}: {SSH_KEY} is not an SSH private key")
+            known_hosts = self.path / KNOWN_HOSTS
+            with _ssh(key, known_hosts if known_hosts.is_file() else None) as auth:
+                yield auth
+            return
+        value = self._read(self.path)
         if _KEY_MARKER in value:
-            with _ssh_key_file(value) as key:
-                command = f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes -o BatchMode=yes"
-                lines = tuple(line for line in value.splitlines() if len(line.strip()) >= 8)
-                yield GitAuth(env={"GIT_SSH_COMMAND": command}, secrets=(value, *lines))
+            with _ssh(value, None) as auth:
+                yield auth
             return
         yield self._http(value)
 
-    def _read(self) -> str:
+    def _read(self, path: Path) -> str:
         source = f"--git-credentials {self.name}"
         try:
-            with self.path.open("rb") as entry:
+            with path.open("rb") as entry:
                 data = entry.read(MAX_ENTRY_BYTES + 1)
         except FileNotFoundError:
-            raise GitError(f"{source}: the secret store has no such entry") from None
+            what = "no such entry" if path == self.path else f"no {path.name} in the entry"
+            raise GitError(f"{source}: the secret store has {what}") from None
         except OSError as exc:
             raise GitError(f"{source}: cannot read the entry ({exc.strerror})") from None
         if len(data) > MAX_ENTRY_BYTES:
@@ -89,6 +100,16 @@ class GitCredentials:
             secrets = (token,)
         # http.<url>.*: the header goes to this remote only, never to another host.
         return GitAuth(config=((f"http.{self.url}.extraHeader", header),), secrets=secrets)
+
+
+@contextmanager
+def _ssh(key: str, known_hosts: Path | None) -> Iterator[GitAuth]:
+    with _ssh_key_file(key) as key_file:
+        command = f"ssh -i {shlex.quote(str(key_file))} -o IdentitiesOnly=yes -o BatchMode=yes"
+        if known_hosts is not None:
+            command += f" -o UserKnownHostsFile={shlex.quote(str(known_hosts))} -o StrictHostKeyChecking=yes"
+        lines = tuple(line for line in key.splitlines() if len(line.strip()) >= 8)
+        yield GitAuth(env={"GIT_SSH_COMMAND": command}, secrets=(key, *lines))
 
 
 @contextmanager
