@@ -14,8 +14,9 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,21 @@ class RolloutStack:
         self.serve.stop()
         self.v1.stop()
         self.v2.stop()
+
+
+@contextmanager
+def explained(stack: RolloutStack) -> Iterator[None]:
+    """A failed check also shows what gitxds said: its rollouts and the tail of its log."""
+    try:
+        yield
+    except AssertionError as failed:
+        try:
+            rollouts = json.dumps(stack.admin("/rollouts"), indent=1)
+        except (AssertionError, OSError) as unreadable:
+            rollouts = f"(unreadable: {unreadable})"
+        raise AssertionError(
+            f"{failed}\n/rollouts: {rollouts}\nserve log:\n{stack.serve.log_tail(40)}"
+        ) from failed
 
 
 def measure_steps(

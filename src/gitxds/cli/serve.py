@@ -59,7 +59,8 @@ def register(subparsers: Any) -> None:
         "--git-credentials",
         metavar="NAME",
         help="entry of --secrets-dir with the remote's credentials, read for every fetch and push: "
-        "USER:TOKEN (HTTP Basic), TOKEN (HTTP Bearer) or an SSH private key",
+        "USER:TOKEN (HTTP Basic), TOKEN (HTTP Bearer), an SSH private key, or a folder with "
+        "ssh-privatekey and known_hosts",
     )
     parser.add_argument(
         "--secrets-dir",
