@@ -143,3 +143,19 @@ def test_the_default_checkout_is_private_per_repository_and_never_shared(
                 await service.stop(grace=0)
 
     asyncio.run(main())
+
+
+def test_the_checkout_is_served_only_as_fetched_commits_never_half_reset(tmp_path: Path) -> None:
+    """gitxds alone moves its checkout (fetch, then reset): it is not watched, so a tree read while
+    `git reset` runs (new files under the old HEAD, "<old sha>-dirty") is never served."""
+    work, remote = _remote_with_config(tmp_path)
+    checkout = tmp_path / "checkout"
+    opts = options(Path("."), git_url=str(remote), checkout_dir=checkout, git_poll_seconds=0.05)
+
+    async def body(service: GitxdsService) -> None:
+        (checkout / "route.yaml").write_text(route("green"))  # what a reset half done looks like
+        pushed = _push(work, "green")
+        await eventually(lambda: service.status()["config"]["served"]["version"] == pushed, timeout=10)
+        assert [v for v in service.reconciler.detected_at if v.endswith("-dirty")] == []
+
+    run_service(opts, body)

@@ -230,16 +230,19 @@ class GitxdsService:
         """Watch the config (and secrets), serve what is there now, then follow every change."""
         if self.options.secrets_dir is not None:
             SecretStore.check_outside(self.options.secrets_dir, self.config_dir)
-        watcher = ConfigWatcher(
-            self.config_dir,
-            self._on_files_changed,
-            quiet_ms=self.options.watch_quiet_ms,
-            max_delay_ms=self.options.watch_max_delay_ms,
-            logger=self._log,
-        )
-        self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
-        # Watch first, then load: a change that lands while we start is never missed.
-        await asyncio.wait_for(watcher.armed.wait(), timeout=10)
+        # A --git-url checkout is not watched: it moves only by gitxds's own fetch, which reloads, and
+        # a watcher would read it halfway through `git reset` (new files, old HEAD: "<old sha>-dirty").
+        if self.git is None:
+            watcher = ConfigWatcher(
+                self.config_dir,
+                self._on_files_changed,
+                quiet_ms=self.options.watch_quiet_ms,
+                max_delay_ms=self.options.watch_max_delay_ms,
+                logger=self._log,
+            )
+            self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
+            # Watch first, then load: a change that lands while we start is never missed.
+            await asyncio.wait_for(watcher.armed.wait(), timeout=10)
         if self.options.secrets_dir is not None:
             await self._watch_secrets(self.options.secrets_dir)
         if self.validator is not None:
