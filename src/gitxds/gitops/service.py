@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,18 +234,11 @@ class GitxdsService:
         # A --git-url checkout is not watched: it moves only by gitxds's own fetch, which reloads, and
         # a watcher would read it halfway through `git reset` (new files, old HEAD: "<old sha>-dirty").
         if self.git is None:
-            watcher = ConfigWatcher(
-                self.config_dir,
-                self._on_files_changed,
-                quiet_ms=self.options.watch_quiet_ms,
-                max_delay_ms=self.options.watch_max_delay_ms,
-                logger=self._log,
-            )
-            self._tasks.append(asyncio.create_task(watcher.run(self._stop)))
             # Watch first, then load: a change that lands while we start is never missed.
-            await asyncio.wait_for(watcher.armed.wait(), timeout=10)
+            await self._watch(self.config_dir, self._on_files_changed)
         if self.options.secrets_dir is not None:
-            await self._watch_secrets(self.options.secrets_dir)
+            # Rotated certificates and credentials are served like config changes (SDS, no restart).
+            await self._watch(self.options.secrets_dir, self._on_secrets_changed)
         if self.validator is not None:
             await self.validator.start()  # when it cannot start, versions go through envoy --mode validate
         await self.rollout_driver.prime()  # another replica's rollout progress, before the first build
@@ -283,11 +277,11 @@ class GitxdsService:
     async def _on_files_changed(self) -> None:
         await self.reconciler.reload("files changed", detected_at=time.monotonic())
 
-    async def _watch_secrets(self, secrets_dir: Path) -> None:
-        """Rotated certificates and credentials are served like config changes (SDS, no restart)."""
+    async def _watch(self, directory: Path, on_change: Callable[[], Awaitable[None]]) -> None:
+        """Call ``on_change`` after each burst of changes in ``directory``, from now on."""
         watcher = ConfigWatcher(
-            secrets_dir,
-            self._on_secrets_changed,
+            directory,
+            on_change,
             quiet_ms=self.options.watch_quiet_ms,
             max_delay_ms=self.options.watch_max_delay_ms,
             logger=self._log,
