@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from gitxds.compile.references import References
 from gitxds.config import Document
 
-__all__ = ["CompileMemo"]
+__all__ = ["CompileMemo", "NoMemo"]
 
 S = TypeVar("S")
 V = TypeVar("V")
@@ -83,3 +83,18 @@ class CompileMemo:
         self, document: Document, looked_up: list[tuple[str, str]], context: Hashable, value: Any
     ) -> None:
         self._next[id(document)] = _Entry(document, tuple(looked_up), context, value)
+
+
+class NoMemo(CompileMemo):
+    """For a compile that nothing compiles again after (a command's one build): keeps nothing."""
+
+    def derived(self, compute: Callable[[S], V], source: S) -> V:
+        return compute(source)
+
+    def reuse(self, document: Document, context: Hashable, refs: References) -> Any | None:
+        return None
+
+    def store(
+        self, document: Document, looked_up: list[tuple[str, str]], context: Hashable, value: Any
+    ) -> None:
+        pass

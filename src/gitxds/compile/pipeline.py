@@ -10,7 +10,7 @@ from typing import TypeVar
 from gitxds import ir
 from gitxds.compile.backends import compile_backend
 from gitxds.compile.conflicts import duplicate_matches, duplicate_proxies, route_claims
-from gitxds.compile.memo import CompileMemo
+from gitxds.compile.memo import CompileMemo, NoMemo
 from gitxds.compile.policies import compile_auth_policy, compile_gateway, compile_rate_limit_policy
 from gitxds.compile.references import References
 from gitxds.compile.result import CompileResult, Dropped
@@ -45,7 +45,7 @@ def compile_documents(
     documents: Iterable[Document], rejected: Iterable[Rejected] = (), memo: CompileMemo | None = None
 ) -> CompileResult:
     """Compile valid documents; references to ``rejected`` ones (from loading) are DependencyDropped."""
-    memo = memo or CompileMemo()
+    memo = memo or NoMemo()
     memo.start()
     run = _Run(documents, rejected, memo)
     backends = run.compile_kind("Backend", _backend)
