@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from gitxds.gcpause import collector_paused
+from gitxds.gcpause import build_paused, collector_paused
 
 
 def test_pauses_from_two_threads_end_when_the_last_one_does() -> None:
@@ -36,3 +36,16 @@ def test_a_collector_turned_off_by_the_application_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_build_runs_paused_and_what_it_leaves_alive_is_frozen() -> None:
+    """The served state is out of the collector's reach (frozen); the collector runs again after."""
+    try:
+        with build_paused():
+            assert not gc.isenabled()
+            built = {"served": [object()]}
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is built for o in gc.get_objects())  # frozen objects are in no generation
+    finally:
+        gc.unfreeze()

@@ -3,6 +3,8 @@
 Hypothesis edits one file at a time (weights, ports, names, references that stop resolving, gateway
 default policies, duplicate names, broken YAML) and after every edit compares the incremental build,
 which keeps its memos across edits and re-parses only the edited file, with a cold build from scratch.
+The snapshots ``serve`` would publish are compared too: built through the encoding memo kept across
+edits and on the previous snapshots (what serve does), and built from nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gitxds import typeurls
 from gitxds.compile import CompileMemo, CompileResult, compile_loaded
 from gitxds.config import FileResult, merge_files, parse_file
+from gitxds.gitops.inputs import Inputs, build
 from gitxds.translators.xds import TranslationMemo, translate_gateway
+from gitxds.xds.cache import EncodingMemo, InconsistentSnapshotError, Snapshot
 
 HEADER = "apiVersion: gitxds.dev/v1alpha1\n"
 BACKENDS = [f"svc-{i}" for i in range(3)]
@@ -28,6 +33,7 @@ FILES = (
 )
 
 Build = tuple[tuple[str, ...], dict[str, dict[str, list[bytes]]]]
+Published = dict[str, Any]  # gateway -> (snapshot version, type URL -> [(name, version, Any bytes)])
 
 
 def gateway_docs(port: int, auth: bool, second: bool) -> str:
@@ -126,24 +132,61 @@ def published(result: CompileResult, memo: TranslationMemo | None) -> Build:
     return tuple(str(d) for d in result.diagnostics), resources
 
 
+def snapshots(
+    result: CompileResult,
+    translation: TranslationMemo | None,
+    memo: EncodingMemo,
+    previous: dict[str, Snapshot],
+) -> Published:
+    """The snapshots built from ``result`` (as encoded resources), or why none can be. Serve builds
+    only valid configs; building every one puts the memo through more sequences of states."""
+    try:
+        built = build(Inputs("v1", result.model), memo, previous.get, translation=translation)
+    except InconsistentSnapshotError as exc:
+        return {"inconsistent": str(exc)}
+    memo.retire()
+    previous.clear()
+    previous.update(built.snapshots)
+    return {
+        gateway: (
+            snapshot.version,
+            snapshot.consistent(),
+            {
+                type_url: [(r.name, r.version, r.any_bytes) for r in snapshot.resources(type_url)]
+                for type_url in typeurls.PUSH_ORDER
+            },
+        )
+        for gateway, snapshot in built.snapshots.items()
+    }
+
+
 class Incremental:
     """What ``serve`` keeps between builds: each file's parse (so unchanged documents are the same
-    objects), the compile memo and the translation memo."""
+    objects), the compile memo, the translation memo, the encoding memo and the served snapshots."""
 
     def __init__(self) -> None:
         self.parsed: dict[tuple[str, str], FileResult] = {}
         self.compile_memo = CompileMemo()
         self.translation_memo = TranslationMemo()
+        self.encoding_memo = EncodingMemo()
+        self.served: dict[str, Snapshot] = {}
 
-    def build(self, files: dict[str, str]) -> Build:
+    def compile(self, files: dict[str, str]) -> CompileResult:
         results = []
         for path, text in files.items():
             key = (path, text)
             if key not in self.parsed:
                 self.parsed[key] = parse_file(path, text)
             results.append(self.parsed[key])
-        result = compile_loaded(merge_files(results), self.compile_memo)
-        return published(result, self.translation_memo)
+        return compile_loaded(merge_files(results), self.compile_memo)
+
+    def build(self, files: dict[str, str]) -> Build:
+        return published(self.compile(files), self.translation_memo)
+
+    def serve(self, files: dict[str, str]) -> tuple[Build, Published]:
+        result = self.compile(files)
+        translated = published(result, self.translation_memo)
+        return translated, snapshots(result, self.translation_memo, self.encoding_memo, self.served)
 
 
 def cold(files: dict[str, str]) -> Build:
@@ -151,16 +194,21 @@ def cold(files: dict[str, str]) -> Build:
     return published(compile_loaded(loaded), None)
 
 
+def cold_served(files: dict[str, str]) -> tuple[Build, Published]:
+    result = compile_loaded(merge_files(parse_file(path, text) for path, text in files.items()))
+    return published(result, None), snapshots(result, None, EncodingMemo(), {})
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial_knobs, edits)
 def test_incremental_build_is_byte_identical_to_cold(knobs: dict[str, Any], changes: Any) -> None:
     incremental = Incremental()
     files = render(knobs)
-    assert incremental.build(files) == cold(files)
+    assert incremental.serve(files) == cold_served(files)
     for knob, value in changes:
         knobs = {**knobs, knob: value}
         files = render(knobs)
-        assert incremental.build(files) == cold(files), f"after setting {knob} to {value!r}"
+        assert incremental.serve(files) == cold_served(files), f"after setting {knob} to {value!r}"
 
 
 def test_one_edit_rebuilds_only_what_it_touched() -> None:

@@ -67,7 +67,7 @@ def build(
             inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints, memo=translation
         )
         snapshots[gateway.name] = memo.snapshot(
-            resources, config_version=inputs.version, previous=previous(gateway.name)
+            resources, config_version=inputs.version, previous=previous(gateway.name), group=gateway.name
         )
         if keep_messages:
             messages[gateway.name] = resources

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitxds import ir, typeurls
 from gitxds.errors import Diagnostic, Reason
+from gitxds.gcpause import build_paused
 from gitxds.gitops.envoy_check import validate_bootstrap
 from gitxds.gitops.gitcmd import work_tree_root
 from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
@@ -52,6 +53,7 @@ from gitxds.xds.cache import EncodingMemo, InconsistentSnapshotError, SnapshotCa
 # Told which Kubernetes sources the served model uses (discovery follows them and feeds set_endpoints).
 FollowSources = Callable[[frozenset[ir.KubernetesEndpoints]], None]
 Outcome = Attempt | ReloadFailure
+T = TypeVar("T")
 
 
 class _StepFailedError(Exception):
@@ -155,7 +157,7 @@ class Reconciler:
             started = self._clock()
             try:
                 with _step("read"):
-                    read = await asyncio.to_thread(read_now)
+                    read = await asyncio.to_thread(_paused, read_now)
                 if read.outcome.diagnostics:
                     problems = read.outcome.diagnostics
                     return self._reject(self._attempt(read.version, trigger, problems, started))
@@ -240,6 +242,7 @@ class Reconciler:
         with _step("build"):
             try:
                 built = await asyncio.to_thread(
+                    _paused,
                     build,
                     inputs,
                     self._memo,
@@ -435,6 +438,12 @@ class Reconciler:
             for type_url in typeurls.PUSH_ORDER
         }
         return redacted_documents(resource_documents(messages), self.redact)
+
+
+def _paused(step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``step`` run with the collector paused and its survivors frozen: see :mod:`gitxds.gcpause`."""
+    with build_paused():
+        return step(*args, **kwargs)
 
 
 def _source_order(source: ir.KubernetesEndpoints) -> tuple[str, str, int]:

@@ -5,11 +5,17 @@ every resource through one memo, one resource at a time. An unchanged resource t
 and its version, so streams send nothing for it and a snapshot reuses the earlier table of a type
 whose resources are all unchanged. :meth:`EncodingMemo.retire` drops what the latest build no longer
 used, so the memo never pins replaced resources.
+
+A builder that gives a whole list per snapshot and type (:meth:`EncodingMemo.snapshot` with a
+``group``) is matched against the list it gave last time, in C (``map(operator.is_, ...)``): the
+list of an untouched type is recognized without a Python step per resource, and a list with a few
+new messages costs a lookup per resource, not a serialization.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
 
@@ -19,6 +25,7 @@ from gitxds.xds.cache.snapshot import InconsistentSnapshotError, ResourceInput, 
 __all__ = ["EncodingMemo"]
 
 _Key = tuple[str, bytes]  # (type URL, deterministic serialization)
+_Listed = tuple[Sequence[ResourceInput], list[EncodedResource]]  # items as given, and encoded
 
 
 class EncodingMemo:
@@ -33,6 +40,9 @@ class EncodingMemo:
         # cannot be reused while the entry lives.
         self._older_messages: dict[int, tuple[Message, _Key, EncodedResource]] = {}
         self._used_messages: dict[int, tuple[Message, _Key, EncodedResource]] = {}
+        # By (group, type URL): the list given for the latest snapshot and its encodings.
+        self._older_lists: dict[tuple[str, str], _Listed] = {}
+        self._used_lists: dict[tuple[str, str], _Listed] = {}
 
     @property
     def encoded_count(self) -> int:
@@ -61,18 +71,41 @@ class EncodingMemo:
         *,
         config_version: str = "",
         previous: Snapshot | None = None,
+        group: str | None = None,
     ) -> Snapshot:
         """A consistent snapshot of ``resources`` (messages or encoded resources), or
-        :class:`InconsistentSnapshotError`: never one that names what it lacks."""
+        :class:`InconsistentSnapshotError`: never one that names what it lacks.
+
+        ``group`` names whose snapshot this is: its lists are matched against its last ones. The
+        lists must not be modified afterwards (the memo keeps them to compare the next ones with).
+        """
         encoded = {
-            type_url: [self._encoded(type_url, item) for item in items]
-            for type_url, items in resources.items()
+            type_url: self._encoded_list(group, type_url, items) for type_url, items in resources.items()
         }
         snapshot = Snapshot.build(encoded, config_version=config_version, previous=previous)
         problems = snapshot.consistent()
         if problems:
             raise InconsistentSnapshotError(problems)
         return snapshot
+
+    def _encoded_list(
+        self, group: str | None, type_url: str, items: Iterable[ResourceInput]
+    ) -> list[EncodedResource]:
+        if group is None:
+            return [self._encoded(type_url, item) for item in items]
+        given = items if isinstance(items, Sequence) else list(items)
+        key = (group, type_url)
+        last = self._used_lists.get(key) or self._older_lists.get(key)
+        if last is None:
+            encoded = [self._encoded(type_url, item) for item in given]
+        elif len(last[0]) == len(given) and all(map(operator.is_, last[0], given)):
+            encoded = last[1]  # the very same items: the very same encodings
+        else:
+            # The last list keeps its items alive, so their ids stand for them.
+            known = dict(zip(map(id, last[0]), last[1], strict=True))
+            encoded = [known.get(id(item)) or self._encoded(type_url, item) for item in given]
+        self._used_lists[key] = (given, encoded)
+        return encoded
 
     def _encoded(self, type_url: str, item: ResourceInput) -> EncodedResource:
         return item if isinstance(item, EncodedResource) else self.encode(type_url, item)
@@ -83,3 +116,5 @@ class EncodingMemo:
         self._used = {}
         self._older_messages = self._used_messages
         self._used_messages = {}
+        self._older_lists = self._used_lists
+        self._used_lists = {}

@@ -16,7 +16,7 @@ from gitxds.xds.cache.references import Reference
 class ResourceSet:
     """Resources of one type by name. Never mutated after construction; derived values are memoized."""
 
-    __slots__ = ("_body", "_references", "_version", "_versions", "resources", "type_url")
+    __slots__ = ("_body", "_named", "_references", "_version", "_versions", "resources", "type_url")
 
     def __init__(self, type_url: str, resources: Mapping[str, EncodedResource]) -> None:
         self.type_url = type_url
@@ -24,6 +24,7 @@ class ResourceSet:
         self._version: str | None = None
         self._versions: dict[str, str] | None = None
         self._references: frozenset[Reference] | None = None
+        self._named: dict[str, frozenset[str]] = {}
         self._body: bytes | None = None
 
     @classmethod
@@ -60,6 +61,14 @@ class ResourceSet:
         if self._references is None:
             self._references = frozenset().union(*(r.references for r in self.resources.values()))
         return self._references
+
+    def named(self, type_url: str) -> frozenset[str]:
+        """The names of resources of ``type_url`` that some resource in this set names."""
+        names = self._named.get(type_url)
+        if names is None:
+            names = frozenset(r.name for r in self.references() if r.type_url == type_url)
+            self._named[type_url] = names
+        return names
 
     def sotw_body(self) -> bytes:
         """A ``DiscoveryResponse`` without its nonce: resources, version_info and type_url fields."""
