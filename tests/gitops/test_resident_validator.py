@@ -83,3 +83,18 @@ def test_a_validator_that_cannot_start_says_so_and_answers_nothing(tmp_path: Pat
     reason, verdict = asyncio.run(main())
     assert reason is not None and "did not start" in reason
     assert verdict is None  # the caller falls back to envoy --mode validate
+
+
+def test_a_check_made_while_envoy_starts_waits_for_it() -> None:
+    """serve builds the first version while the validator Envoy starts: that version is checked by it."""
+
+    async def main() -> tuple[Verdict | None, str | None]:
+        validator = ResidentValidator(envoy())
+        validator.start_soon()
+        try:
+            return await validator.check(snapshot("{prefix: /a}", 10000)), validator.down_reason
+        finally:
+            await validator.stop()
+
+    verdict, down = asyncio.run(main())
+    assert down is None and verdict == Verdict(True, "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitxds.gitops.version import files_version
+from gitxds.gitops.version import FilesVersion, files_version
 from gitxds.hashing import content_hash
 
 
@@ -19,3 +19,16 @@ def test_content_hashes_are_short_and_stable() -> None:
     assert content_hash(b"gitxds") == content_hash(b"gitxds")
     assert len(content_hash(b"gitxds")) == 16
     assert len(files_version([("a.yaml", b"x")])) == 16
+
+
+def test_the_kept_version_gives_what_a_fresh_one_gives_after_each_change() -> None:
+    """Kept between reloads, it re-hashes only new contents; the version is the same as from scratch."""
+    kept = FilesVersion()
+    one, two = b"one", b"two"
+    for files in (
+        [("a.yaml", one), ("b/c.yaml", two)],
+        [("a.yaml", one), ("b/c.yaml", b"two, edited")],
+        [("a.yaml", one)],
+        [("a.yaml", b"one"), ("b/c.yaml", two), ("b/c.yaml", b"a second entry for one file")],
+    ):
+        assert kept(files) == files_version(files)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from gitxds import ir
@@ -29,8 +30,9 @@ class Inputs:
     endpoints: Endpoints = field(default_factory=dict)  # discovered, per Kubernetes source
     rollouts: Applied | None = None  # the rollout progress ``model`` was served with
 
-    @property
+    @cached_property
     def kubernetes_sources(self) -> frozenset[ir.KubernetesEndpoints]:
+        """Asked by each build and each publish: a walk over every backend, once per inputs."""
         return kubernetes_sources(self.model)
 
 

@@ -35,7 +35,7 @@ from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.secrets import Secrets, SecretStore
 from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
-from gitxds.gitops.version import files_version, git_version
+from gitxds.gitops.version import FilesVersion, git_version
 from gitxds.metrics import Metrics
 from gitxds.rollout.controller import RolloutController
 from gitxds.translators.xds import (
@@ -115,6 +115,7 @@ class Reconciler:
         self._follow = follow
         self._rollouts = rollouts  # rollout progress: an input of the build, like the files
         self._loader = IncrementalLoader(config_dir)
+        self._files_version = FilesVersion()
         self._memo = EncodingMemo()
         self._translation = TranslationMemo()
         self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
@@ -222,7 +223,7 @@ class Reconciler:
         outcome = self._loader.load()
         if self._in_git_work_tree is None:
             self._in_git_work_tree = work_tree_root(self.config_dir) is not None
-        version = (git_version(self.config_dir) if self._in_git_work_tree else None) or files_version(
+        version = (git_version(self.config_dir) if self._in_git_work_tree else None) or self._files_version(
             outcome.files
         )
         return _Read(outcome, version, self.secrets.read())

@@ -58,6 +58,7 @@ class ResidentValidator:
         self._process: asyncio.subprocess.Process | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = asyncio.Lock()
+        self._starting: asyncio.Task[None] | None = None
         self.down_reason: str | None = "not started"
 
     @property
@@ -95,6 +96,12 @@ class ResidentValidator:
             return
         self.down_reason = None
 
+    def start_soon(self) -> asyncio.Task[None]:
+        """:meth:`start` in a task: the first version is built while Envoy starts (seconds at fleet
+        size), and a :meth:`check` made before Envoy is up waits for the start to end."""
+        self._starting = asyncio.create_task(self.start())
+        return self._starting
+
     async def _connected(self) -> None:
         while not self._server.proxies():  # no event marks a new stream: look every 10 ms, bounded
             if self._process is not None and self._process.returncode is not None:
@@ -119,6 +126,8 @@ class ResidentValidator:
         ``None`` when the validator cannot tell (it is down, or did not answer in time): the caller
         validates another way.
         """
+        if self._starting is not None:
+            await asyncio.wait({self._starting})  # never raises; a start cancelled leaves it down
         async with self._lock:
             if not self.up:
                 return None

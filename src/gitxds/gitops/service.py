@@ -240,7 +240,8 @@ class GitxdsService:
             # Rotated certificates and credentials are served like config changes (SDS, no restart).
             await self._watch(self.options.secrets_dir, self._on_secrets_changed)
         if self.validator is not None:
-            await self.validator.start()  # when it cannot start, versions go through envoy --mode validate
+            # Envoy starts while the first version builds; when it cannot, envoy --mode validate checks.
+            self._tasks.append(self.validator.start_soon())
         await self.rollout_driver.prime()  # another replica's rollout progress, before the first build
         first = await self.reconciler.reload("start")
         if self.reconciler.status.served is None and isinstance(first, Attempt):

@@ -12,8 +12,26 @@ from gitxds.hashing import content_hash
 def files_version(files: Iterable[tuple[str, bytes]]) -> str:
     """The config version outside Git: the content hash of (relative path, content) pairs, independent
     of their order."""
-    listing = "".join(f"{relpath}\0{content_hash(data)}\n" for relpath, data in sorted(files))
-    return content_hash(listing.encode())
+    return FilesVersion()(files)
+
+
+class FilesVersion:
+    """:func:`files_version`, hashing again only the files whose content is another object than last
+    time (the loader hands back the very bytes it kept for a file it did not read again)."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, tuple[bytes, str]] = {}
+
+    def __call__(self, files: Iterable[tuple[str, bytes]]) -> str:
+        hashes: dict[str, tuple[bytes, str]] = {}
+        lines = []
+        for relpath, data in sorted(files):
+            known = self._hashes.get(relpath)
+            digest = known[1] if known is not None and known[0] is data else content_hash(data)
+            hashes[relpath] = (data, digest)
+            lines.append(f"{relpath}\0{digest}\n")
+        self._hashes = hashes
+        return content_hash("".join(lines).encode())
 
 
 def git_version(config_dir: Path) -> str | None:
