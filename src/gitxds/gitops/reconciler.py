@@ -29,13 +29,12 @@ from gitxds import ir, typeurls
 from gitxds.errors import Diagnostic, Reason
 from gitxds.gcpause import build_paused
 from gitxds.gitops.envoy_check import validate_bootstrap
-from gitxds.gitops.gitcmd import work_tree_root
 from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.secrets import Secrets, SecretStore
 from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
-from gitxds.gitops.version import FilesVersion, git_version
+from gitxds.gitops.version import ConfigVersion
 from gitxds.metrics import Metrics
 from gitxds.rollout.controller import RolloutController
 from gitxds.translators.xds import (
@@ -115,13 +114,11 @@ class Reconciler:
         self._follow = follow
         self._rollouts = rollouts  # rollout progress: an input of the build, like the files
         self._loader = IncrementalLoader(config_dir)
-        self._files_version = FilesVersion()
+        self._version = ConfigVersion(config_dir)
         self._memo = EncodingMemo()
         self._translation = TranslationMemo()
         self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
         self._lock = asyncio.Lock()
-        # Asked on the first build (a --git-url clone appears only then), not on every reload.
-        self._in_git_work_tree: bool | None = None
         cache.set_resolver(ir.Model().gateway_for_node)  # nothing served: no node has a gateway
 
     @property
@@ -220,13 +217,9 @@ class Reconciler:
         return trigger.startswith("rollout") and served is not None and served.version == version
 
     def _read(self) -> _Read:
+        version = self._version.begin()
         outcome = self._loader.load()
-        if self._in_git_work_tree is None:
-            self._in_git_work_tree = work_tree_root(self.config_dir) is not None
-        version = (git_version(self.config_dir) if self._in_git_work_tree else None) or self._files_version(
-            outcome.files
-        )
-        return _Read(outcome, version, self.secrets.read())
+        return _Read(outcome, version(outcome.files), self.secrets.read())
 
     async def _rebuild(
         self,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gitxds.gitops.gitcmd import GitError, run_git
+from gitxds.gitops.gitcmd import GitError, run_git, work_tree_root
 from gitxds.hashing import content_hash
 
 
@@ -56,3 +57,28 @@ def git_version(config_dir: Path) -> str | None:
     if not sha or sha == "(initial)":
         return None  # a repository with no commit yet
     return f"{sha}-dirty" if dirty else sha
+
+
+class ConfigVersion:
+    """The version of what one read of the config directory saw: the commit (:func:`git_version`) in a
+    Git work tree, else the content hash of the files read.
+
+    ``git status`` runs beside the read instead of after it (a process, ~5-20 ms at 10k files):
+    :meth:`begin` before reading, then the function it returns with the files read.
+    """
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+        self._in_work_tree: bool | None = None  # asked on the first read: a --git-url clone appears then
+        self._files = FilesVersion()
+        self._git = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gitxds-git-version")
+
+    def begin(self) -> Callable[[Iterable[tuple[str, bytes]]], str]:
+        if self._in_work_tree is None:
+            self._in_work_tree = work_tree_root(self.config_dir) is not None
+        commit = self._git.submit(git_version, self.config_dir) if self._in_work_tree else None
+
+        def version(files: Iterable[tuple[str, bytes]]) -> str:
+            return (commit.result() if commit is not None else None) or self._files(files)
+
+        return version
