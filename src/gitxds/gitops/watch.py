@@ -36,10 +36,8 @@ class ConfigWatcher:
     """Calls ``on_change()`` once per burst of changes below ``config_dir``.
 
     ``quiet_ms``: a burst ends after this long without events (the short debounce). The watcher looks
-    every ``quiet_ms`` and a burst ends on the first look that finds nothing new, so a change waits
-    one to two of them before its reload: 5 ms keeps that small beside a build. An editor's rename
-    and git-sync's link swap are bursts of microseconds, and so, usually, are the files of a
-    checkout; a burst cut short is reloaded again when it ends.
+    every ``quiet_ms`` and a burst ends on the first look that finds nothing new, so every change
+    waits one to two of them before its reload (see docs/operations.md for the trade-off).
     ``max_delay_ms``: a steady stream of writes still triggers a reload at least this often.
     """
 
