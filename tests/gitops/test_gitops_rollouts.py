@@ -111,8 +111,15 @@ def test_a_step_rebuilds_from_the_served_inputs_without_a_file_read_or_an_envoy_
     (config / "rollout.yaml").write_text(STEPPED)
     registry = CollectorRegistry()
     log = logging.getLogger("test.rollouts")
+    clock = [1000.0]  # the step's pause passes when the test says so, however slow the machine
     driver = RolloutDriver(
-        registry, signals=None, state_file=None, tick_seconds=0.05, settle_seconds=0.0, logger=log
+        registry,
+        signals=None,
+        state_file=None,
+        tick_seconds=0.05,
+        settle_seconds=0.0,
+        logger=log,
+        clock=lambda: clock[0],
     )
     cache = SnapshotCache()
     writer = Reconciler(
@@ -129,6 +136,7 @@ def test_a_step_rebuilds_from_the_served_inputs_without_a_file_read_or_an_envoy_
         assert _weights(writer) == {"blue": 90, "green": 10}
         assert checks == ["validate", "validate"]  # the first version and the commit that started it
         (config / "route.yaml").write_text(route("purple"))  # unknown backend: a reload would refuse it
+        clock[0] += 1.0  # the first step's pause is over: the driver's next tick takes the step
         await eventually(lambda: _weights(writer) == {"blue": 50, "green": 50}, timeout=10)
         served = writer.status.served
         assert served is not None and served.version == started.version
