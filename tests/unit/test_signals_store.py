@@ -129,3 +129,32 @@ def test_decode_entry_cuts_long_values_and_hashes_the_whole_key():
     assert len(",".join(decoded.response_flags)) <= 256
     tags["key"] = "k" * 300 + "2"
     assert decode_entry(entry, "edge", "n", frozenset()).key_hash != decoded.key_hash
+
+
+def test_forged_latencies_over_every_bucket_never_grow_the_histograms_past_the_budget():
+    signals = store(max_histogram_buckets=40)
+    latencies = [0.02 * 1.013**i for i in range(1500)]  # each in a bucket of its own
+    for backend in ("chat-v1", "chat-v2"):
+        for i, latency in enumerate(latencies):
+            signals.record(
+                record(backend=backend, duration_ms=latency, ttft_ms=latency, timestamp=NOW - i % 5)
+            )
+    held = sum(s.buckets for buckets in signals._seconds.values() for s in buckets.values())
+    assert held == signals.histogram_buckets
+    histograms = 2 * 2 * 5  # backends x (latency, TTFT) x seconds: each may also open the highest bucket
+    assert held <= 40 + histograms
+    window = signals.window(["chat-v1"], NOW - 10, NOW + 1)["chat-v1"]
+    assert window.requests == 1500
+    true_p99 = sorted(latencies)[int(0.99 * 1500) - 1]
+    assert window.latency_p99_ms is not None and window.latency_p99_ms >= true_p99  # rounded up, never down
+
+
+def test_expired_seconds_give_their_histogram_buckets_back():
+    clock = [NOW]
+    signals = SignalStore(clock=lambda: clock[0], retention_seconds=10)
+    for i in range(20):
+        signals.record(record(duration_ms=1.0 + i, timestamp=NOW))
+    assert signals.histogram_buckets == 21  # 20 latencies, one TTFT
+    clock[0] = NOW + 30
+    signals.record(record(duration_ms=1.0, ttft_ms=None, timestamp=NOW + 30))
+    assert signals.histogram_buckets == 1

@@ -1,8 +1,11 @@
 """Bounded, windowed aggregates of access records: per backend (for rollouts) and per key (usage).
 
 Memory is fixed by construction: one bucket per second for ``retention_seconds``, at most
-``max_backends`` backends per second, each with two log-scale latency histograms of at most
-``summary.BUCKETS`` counts (mergeable across replicas: :mod:`gitxds.signals.summary`), at most
+``max_backends`` backends per second, each with two log-scale latency histograms (mergeable across
+replicas: :mod:`gitxds.signals.summary`) holding at most ``max_histogram_buckets`` buckets in all,
+and one more a histogram (past the budget, values are rounded up into buckets already open: a sender
+spreading forged latencies over every bucket, backend and second cannot grow the store, only make
+percentiles read high), at most
 ``max_keys`` keys per minute (further keys are added up under ``other``), ``max_dimensions``
 gateway/rule/backend/model/tier totals, and the raw records of the last minute (capped per second).
 """
@@ -70,6 +73,7 @@ class SignalStore:
         max_backends: int = 1024,
         max_keys: int = 1000,
         max_dimensions: int = 10_000,
+        max_histogram_buckets: int = 2_000_000,  # about 200 MB; real traffic opens a few dozen a second
         pricing: Pricing | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -77,6 +81,8 @@ class SignalStore:
         self.max_backends = max_backends
         self.max_keys = max_keys
         self.max_dimensions = max_dimensions
+        self.max_histogram_buckets = max_histogram_buckets
+        self.histogram_buckets = 0  # open in all the per-second summaries kept
         self.pricing: Pricing = pricing or (lambda backend: None)
         self._clock = clock
         self._lock = threading.Lock()
@@ -96,7 +102,10 @@ class SignalStore:
             self.received += 1
             self._expire(now)
             if second >= int(now) - self.retention_seconds:
-                self._backend_bucket(second, entry.backend).add(entry)
+                new_buckets = self.histogram_buckets < self.max_histogram_buckets
+                self.histogram_buckets += self._backend_bucket(second, entry.backend).add(
+                    entry, new_buckets=new_buckets
+                )
                 kept = self._records.setdefault(second, [])
                 if len(kept) < RECORDS_PER_SECOND:
                     kept.append(entry)
@@ -124,7 +133,8 @@ class SignalStore:
     def _expire(self, now: float) -> None:
         oldest = int(now) - self.retention_seconds
         while self._seconds and next(iter(self._seconds)) < oldest:
-            self._seconds.popitem(last=False)
+            _, expired = self._seconds.popitem(last=False)
+            self.histogram_buckets -= sum(summary.buckets for summary in expired.values())
         while self._records and next(iter(self._records)) < int(now) - RECORD_RETENTION_SECONDS:
             self._records.popitem(last=False)
         while self._minutes and next(iter(self._minutes)) < oldest // 60:

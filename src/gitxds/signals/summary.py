@@ -53,9 +53,18 @@ class LogHistogram:
     counts: Counter[int] = field(default_factory=Counter)
     total: int = 0
 
-    def add(self, value_ms: float, count: int = 1) -> None:
-        self.counts[bucket_of(value_ms)] += count
+    def add(self, value_ms: float, count: int = 1, *, new_buckets: bool = True) -> int:
+        """Counts ``value_ms``; returns how many buckets it opened (0 or 1). Without ``new_buckets``
+        (the store's memory budget is spent) a value whose bucket is not open yet is counted in the
+        nearest open bucket above it, else in the highest bucket: rounded up, never down, so a
+        percentile can only read higher and a threshold is never passed by the budget."""
+        bucket = bucket_of(value_ms)
+        if bucket not in self.counts and not new_buckets:
+            bucket = min((b for b in self.counts if b > bucket), default=_LAST)
+        opened = int(bucket not in self.counts)
+        self.counts[bucket] += count
         self.total += count
+        return opened
 
     def merge(self, other: LogHistogram) -> None:
         self.counts.update(other.counts)
@@ -105,13 +114,20 @@ class BackendSummary:
     latency: LogHistogram = field(default_factory=LogHistogram)
     ttft: LogHistogram = field(default_factory=LogHistogram)  # first upstream body byte
 
-    def add(self, record: AccessRecord) -> None:
+    def add(self, record: AccessRecord, *, new_buckets: bool = True) -> int:
+        """Counts ``record``; returns how many histogram buckets it opened (see LogHistogram.add)."""
         self.requests += 1
         self.failures += record.failed
         self.overloaded += record.overloaded
-        self.latency.add(record.duration_ms)
+        opened = self.latency.add(record.duration_ms, new_buckets=new_buckets)
         if record.ttft_ms is not None:
-            self.ttft.add(record.ttft_ms)
+            opened += self.ttft.add(record.ttft_ms, new_buckets=new_buckets)
+        return opened
+
+    @property
+    def buckets(self) -> int:
+        """Histogram buckets held (what the store's memory budget counts)."""
+        return len(self.latency.counts) + len(self.ttft.counts)
 
     def merge(self, other: BackendSummary) -> None:
         self.requests += other.requests
