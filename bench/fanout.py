@@ -10,7 +10,7 @@ kb_per_added_stream (--trace-python splits out the Python objects and prints whe
 Every wait is bounded (--timeout); a proxy whose stream fails, or a client process that dies, ends
 the run at once with the reason, and a failed case prints FAILED and exits non-zero.
 
-Run: .venv/bin/python -m bench.fanout [--proxies 1000] [--variants delta sotw] [--profile]
+Run: .venv/bin/python -m bench.fanout [--proxies 1000] [--runs 3] [--variants delta sotw] [--profile]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import gc
 import multiprocessing
 import os
 import queue
+import statistics
 import time
 import tracemalloc
 from typing import Any
@@ -452,6 +453,10 @@ COLUMNS = ["second_wave_sync_s", "change_build_ms", "all_acked_s", "server_cpu_s
            "rss_synced_mb", "kb_per_added_stream", "python_kb_per_stream"]  # fmt: skip
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.fanout",
@@ -460,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--proxies", type=int, nargs="+", default=[1000])
     parser.add_argument("--variants", nargs="+", default=["delta"], choices=["sotw", "delta"])
+    parser.add_argument("--runs", type=int, default=1, help="runs per case, each a fresh server; medians")
     parser.add_argument("--trace-python", action="store_true", help="split Python objects from the rest")
     parser.add_argument("--profile", action="store_true", help="print the server's profile of the change")
     parser.add_argument("--timeout", type=float, default=600, help="seconds each sync may take (default 600)")
@@ -468,24 +474,30 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     grpc_options = tuple((key, int(value)) for key, value in (o.split("=", 1) for o in args.grpc_option))
-    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"load average before: {_load()}")
     print(f"{'variant':8}{'proxies':>8}" + "".join(f"{c:>21}" for c in COLUMNS), flush=True)
+    options = {
+        "trace_python": args.trace_python,
+        "grpc_options": grpc_options,
+        "timeout": args.timeout,
+        "profile": args.profile,
+    }
     failed = False
     for variant in args.variants:
         for proxies in args.proxies:
-            options = {
-                "trace_python": args.trace_python,
-                "grpc_options": grpc_options,
-                "timeout": args.timeout,
-                "profile": args.profile,
-            }
-            row = _run_case(variant, proxies, options, args.timeout)
-            if "error" in row:
-                failed = True
-                print(f"{variant:8}{proxies:>8}  FAILED: {row['error']}", flush=True)
-                continue
-            print(f"{variant:8}{proxies:>8}" + "".join(f"{row[c]:>21.3f}" for c in COLUMNS), flush=True)
-    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+            rows = []
+            for _ in range(args.runs):
+                row = _run_case(variant, proxies, options, args.timeout)
+                if "error" in row:
+                    failed = True
+                    print(f"{variant:8}{proxies:>8}  FAILED: {row['error']}", flush=True)
+                    continue
+                rows.append(row)
+                print(f"{variant:8}{proxies:>8}" + "".join(f"{row[c]:>21.3f}" for c in COLUMNS), flush=True)
+            if len(rows) > 1:
+                medians = "".join(f"{statistics.median(row[c] for row in rows):>21.3f}" for c in COLUMNS)
+                print(f"{'median':8}{len(rows):>8}{medians}", flush=True)
+    print(f"load average after: {_load()}")
     if failed:
         raise SystemExit(1)
 

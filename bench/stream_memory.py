@@ -143,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     traffic = "after xDS-sized traffic" if args.xds_sized else "idle"
     print(f"gRPC alone, bidi stream on its own connection, {traffic}: {kb:.1f} KB per added stream")
     print(f"(between {small} and {large} streams, median of {args.runs}, a fresh server each)")
+    print("runs: " + " ".join(f"{value / 1024:.1f}" for value in per_stream))
 
 
 if __name__ == "__main__":
