@@ -66,3 +66,24 @@ def test_shared_work_is_forgotten_when_the_snapshot_changes() -> None:
         assert len(env.server.context.memo) == 0
 
     run_xds(scenario)
+
+
+def test_what_a_name_set_sees_of_a_table_the_new_snapshot_reuses_is_not_cut_again() -> None:
+    async def scenario(env: Env) -> None:
+        first = Snapshot.build(gateway(CLUSTERS))
+        env.cache.set_snapshot("gw", first)
+        name_sets = env.server.context.name_sets
+        names = name_sets.acquire({"c1", "c2"})
+        endpoints = first.resources(EDS)
+        view = name_sets.view(endpoints, names)
+        assert len(view) == 2
+
+        resources = {type_url: list(first.resources(type_url)) for type_url in (CDS, EDS, LDS)}
+        resources[RDS] = [route_config("routes", {"/": "c1"})]
+        env.cache.set_snapshot("gw", Snapshot.build(resources, previous=first))
+        assert name_sets.view(endpoints, names) is view  # the endpoints table is the same object
+
+        env.cache.set_snapshot("gw", Snapshot.build(gateway(CLUSTERS[:5])))
+        assert name_sets.view(endpoints, names) is not view  # a replaced table's view is dropped
+
+    run_xds(scenario)

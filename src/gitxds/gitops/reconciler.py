@@ -272,7 +272,9 @@ class Reconciler:
         problems = []
         fallback = []
         for name, snapshot in built.snapshots.items():
-            verdict = await self.validator.check(snapshot) if self.validator is not None else None
+            verdict = (
+                await self.validator.check(snapshot, gateway=name) if self.validator is not None else None
+            )
             if verdict is None:
                 fallback.append(name)
             elif not verdict.accepted:

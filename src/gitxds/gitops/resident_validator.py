@@ -7,7 +7,9 @@ version may be published, a NACK refuses it with Envoy's own message. Its listen
 ``bind_to_port: false``, so it never competes with the real proxies for their ports, and it receives
 the real secrets (it is a local process of ours), so certificates are checked too.
 
-Gateways are checked one after the other: each push replaces what the validator holds.
+Gateways are checked one after the other: each push replaces what the validator holds. Route
+configurations carry only the routes Envoy has not accepted yet (:mod:`gitxds.gitops.partial_routes`
+says why that is enough), so a one-route edit of a large gateway costs Envoy one route, not all.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from envoy.config.listener.v3.listener_pb2 import Listener
 from prometheus_client import CollectorRegistry
 
+from gitxds import typeurls
+from gitxds.gitops.partial_routes import Narrowed, RouteNarrowing
 from gitxds.metrics import Metrics
 from gitxds.translators.xds import bootstrap_json, dynamic_bootstrap
-from gitxds.xds.cache import Snapshot, SnapshotCache, with_unbound_listeners
+from gitxds.xds.cache import EncodedResource, ResourceEncoder, Snapshot, SnapshotCache, decode
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
 __all__ = ["ResidentValidator", "Verdict"]
@@ -43,8 +48,14 @@ class ResidentValidator:
     """Use from the server's event loop: :meth:`start`, then :meth:`check` per gateway, :meth:`stop`."""
 
     def __init__(
-        self, envoy: str, *, logger: logging.Logger | None = None, start_timeout: float = 20.0
+        self,
+        envoy: str,
+        *,
+        logger: logging.Logger | None = None,
+        start_timeout: float = 20.0,
+        narrow_routes: bool = True,
     ) -> None:
+        """``narrow_routes=False`` pushes every route configuration whole, always (for comparison)."""
         self._envoy = envoy
         self._log = logger or logging.getLogger("gitxds.validator")
         self._start_timeout = start_timeout
@@ -59,6 +70,10 @@ class ResidentValidator:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
+        self._routes = RouteNarrowing()
+        self._narrow_routes = narrow_routes
+        self._unbound: dict[EncodedResource, EncodedResource] = {}  # listener -> without bind_to_port
+        self.last_push: Narrowed | None = None  # the route configurations of the last check
         self.down_reason: str | None = "not started"
 
     @property
@@ -67,6 +82,7 @@ class ResidentValidator:
 
     async def start(self) -> None:
         """Start the private xDS server and Envoy; on failure ``down_reason`` says why (no raise)."""
+        self._routes.forget()  # a new Envoy has accepted nothing yet
         try:
             port = await self._server.start("127.0.0.1:0")
             self._workdir = tempfile.TemporaryDirectory(prefix="gitxds-validator-")
@@ -120,11 +136,12 @@ class ResidentValidator:
             self._workdir = None
         self.down_reason = reason or "stopped"
 
-    async def check(self, snapshot: Snapshot, timeout: float = 60.0) -> Verdict | None:
+    async def check(self, snapshot: Snapshot, timeout: float = 60.0, *, gateway: str = "") -> Verdict | None:
         """Push ``snapshot`` to the resident Envoy: accepted on ACK of every type, else Envoy's NACK.
 
         ``None`` when the validator cannot tell (it is down, or did not answer in time): the caller
-        validates another way.
+        validates another way. ``gateway`` keys what Envoy accepted, so that the next candidate of the
+        same gateway carries only the routes Envoy has not accepted yet.
         """
         if self._starting is not None:
             await asyncio.wait({self._starting})  # never raises; a start cancelled leaves it down
@@ -132,15 +149,38 @@ class ResidentValidator:
             if not self.up:
                 return None
             label = f"candidate-{next(self._labels)}"
-            candidate = with_unbound_listeners(snapshot, label, self._cache.get(_GROUP))
+            narrowed = (
+                self._routes.narrow(gateway, snapshot)
+                if self._narrow_routes
+                else Narrowed.unnarrowed(snapshot)
+            )
+            candidate = self._candidate(snapshot, label, narrowed.resources)
             self._cache.set_snapshot(_GROUP, candidate, check=False)
+            self.last_push = narrowed
             try:
-                return await asyncio.wait_for(self._verdict(label, candidate), timeout)
+                verdict = await asyncio.wait_for(self._verdict(label, candidate), timeout)
             except TimeoutError:
                 self._log.warning("the resident validator Envoy did not answer in %.0fs", timeout)
-                return None
+                verdict = None
             finally:
                 self._rejections.pop(label, None)
+            if verdict is not None and verdict.accepted:
+                self._routes.accepted(gateway, narrowed)
+            else:  # refused, or unknown: the next candidate goes whole
+                self._routes.forget(gateway if verdict is not None else None)
+            return verdict
+
+    def _candidate(self, snapshot: Snapshot, label: str, routes: list[EncodedResource]) -> Snapshot:
+        """``snapshot`` with these route configurations and listeners that bind no port (an Envoy beside
+        the real proxies checks the config without competing for their ports)."""
+        resources = {type_url: list(snapshot.resources(type_url)) for type_url in typeurls.PUSH_ORDER}
+        resources[typeurls.ROUTE] = routes
+        unbound = {listener: self._unbound.get(listener) for listener in resources[typeurls.LISTENER]}
+        self._unbound = {
+            listener: done if done is not None else _unbound(listener) for listener, done in unbound.items()
+        }
+        resources[typeurls.LISTENER] = list(self._unbound.values())
+        return Snapshot.build(resources, config_version=label, previous=self._cache.get(_GROUP))
 
     async def _verdict(self, label: str, candidate: Snapshot) -> Verdict | None:
         while True:
@@ -171,3 +211,10 @@ class ResidentValidator:
         if event.error is not None:
             self._rejections[event.config_version] = event.error
         self._events.set()
+
+
+def _unbound(listener: EncodedResource) -> EncodedResource:
+    message = decode(listener)
+    assert isinstance(message, Listener)
+    message.bind_to_port.value = False
+    return ResourceEncoder().encode(typeurls.LISTENER, message)

@@ -90,7 +90,9 @@ class XdsServer:
 
     def _forget_derived(self, group: str) -> None:
         self._context.memo.clear()
-        self._context.name_sets.clear_views()
+        snapshot = self._cache.get(group)
+        kept = {snapshot.resources(t) for t in typeurls.PUSH_ORDER} if snapshot is not None else set()
+        self._context.name_sets.clear_views(keep=kept)
 
     @property
     def context(self) -> ServerContext:
