@@ -28,12 +28,11 @@ from gitxds import typeurls
 from gitxds.compile import compile_loaded
 from gitxds.config import load_directory
 from gitxds.gitops.envoy_check import find_envoy
-from gitxds.gitops.partial_routes import Narrowed, RouteNarrowing
 from gitxds.gitops.resident_validator import ResidentValidator
-from gitxds.gitops.route_wire import any_value
 from gitxds.translators.xds import translate_gateway
-from gitxds.xds.cache import Snapshot
+from gitxds.xds.cache import Narrowed, RouteNarrowing, Snapshot
 from gitxds.xds.cache.encoding import ResourceEncoder
+from gitxds.xds.cache.route_wire import any_value
 
 
 def gateway(size: int) -> Snapshot:
@@ -55,7 +54,7 @@ class TimedNarrowing(RouteNarrowing):
     """Records how long choosing the routes took."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(whole_above_bytes=1 << 30)
         self.seconds: list[float] = []
 
     def narrow(self, gateway: str, snapshot: Snapshot) -> Narrowed:
@@ -89,7 +88,7 @@ async def measure(envoy: str, first: Snapshot, edits: int, narrow: bool) -> tupl
             assert verdict is not None and verdict.accepted, verdict
         pushed = validator.last_push
         sent = pushed.routes_sent if pushed is not None and pushed.routes_sent is not None else -1
-        return statistics.median(seconds), statistics.median(timed.seconds), sent
+        return statistics.median(seconds), statistics.median(timed.seconds or [0.0]), sent
     finally:
         await validator.stop()
 

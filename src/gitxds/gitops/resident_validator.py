@@ -8,7 +8,7 @@ version may be published, a NACK refuses it with Envoy's own message. Its listen
 the real secrets (it is a local process of ours), so certificates are checked too.
 
 Gateways are checked one after the other: each push replaces what the validator holds. Route
-configurations carry only the routes Envoy has not accepted yet (:mod:`gitxds.gitops.partial_routes`
+configurations carry only the routes Envoy has not accepted yet (:mod:`gitxds.xds.cache.partial_routes`
 says why that is enough), so a one-route edit of a large gateway costs Envoy one route, not all.
 """
 
@@ -22,14 +22,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoy.config.listener.v3.listener_pb2 import Listener
 from prometheus_client import CollectorRegistry
 
 from gitxds import typeurls
-from gitxds.gitops.partial_routes import Narrowed, RouteNarrowing
 from gitxds.metrics import Metrics
-from gitxds.translators.xds import bootstrap_json, dynamic_bootstrap
-from gitxds.xds.cache import EncodedResource, ResourceEncoder, Snapshot, SnapshotCache, decode
+from gitxds.translators.xds import MAX_XDS_MESSAGE_BYTES, bootstrap_json, dynamic_bootstrap
+from gitxds.xds.cache import (
+    EncodedResource,
+    Narrowed,
+    RouteNarrowing,
+    Snapshot,
+    SnapshotCache,
+    unbound_listener,
+)
 from gitxds.xds.server import ProxyStatus, XdsEvent, XdsServer
 
 __all__ = ["ResidentValidator", "Verdict"]
@@ -70,7 +75,7 @@ class ResidentValidator:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
-        self._routes = RouteNarrowing()
+        self._routes = RouteNarrowing(whole_above_bytes=MAX_XDS_MESSAGE_BYTES // 2)
         self._narrow_routes = narrow_routes
         self._unbound: dict[EncodedResource, EncodedResource] = {}  # listener -> without bind_to_port
         self.last_push: Narrowed | None = None  # the route configurations of the last check
@@ -175,9 +180,9 @@ class ResidentValidator:
         the real proxies checks the config without competing for their ports)."""
         resources = {type_url: list(snapshot.resources(type_url)) for type_url in typeurls.PUSH_ORDER}
         resources[typeurls.ROUTE] = routes
-        unbound = {listener: self._unbound.get(listener) for listener in resources[typeurls.LISTENER]}
         self._unbound = {
-            listener: done if done is not None else _unbound(listener) for listener, done in unbound.items()
+            listener: self._unbound.get(listener) or unbound_listener(listener)
+            for listener in resources[typeurls.LISTENER]
         }
         resources[typeurls.LISTENER] = list(self._unbound.values())
         return Snapshot.build(resources, config_version=label, previous=self._cache.get(_GROUP))
@@ -211,10 +216,3 @@ class ResidentValidator:
         if event.error is not None:
             self._rejections[event.config_version] = event.error
         self._events.set()
-
-
-def _unbound(listener: EncodedResource) -> EncodedResource:
-    message = decode(listener)
-    assert isinstance(message, Listener)
-    message.bind_to_port.value = False
-    return ResourceEncoder().encode(typeurls.LISTENER, message)

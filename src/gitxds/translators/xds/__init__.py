@@ -5,6 +5,7 @@ so a cache can memoize each resource by its inputs and rebuild only what changed
 """
 
 from gitxds.translators.xds.bootstrap import (
+    MAX_XDS_MESSAGE_BYTES,
     XDS_CLUSTER,
     bootstrap_json,
     dynamic_bootstrap,
@@ -33,6 +34,7 @@ from gitxds.translators.xds.secrets import REDACTED, SecretValues, UnknownSecret
 
 __all__ = [
     "BACKEND_HEADER",
+    "MAX_XDS_MESSAGE_BYTES",
     "REDACTED",
     "XDS_CLUSTER",
     "DiscoveredEndpoints",

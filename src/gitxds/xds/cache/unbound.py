@@ -8,7 +8,7 @@ from gitxds import typeurls
 from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, decode
 from gitxds.xds.cache.snapshot import Snapshot
 
-__all__ = ["with_unbound_listeners"]
+__all__ = ["unbound_listener", "with_unbound_listeners"]
 
 
 def with_unbound_listeners(snapshot: Snapshot, config_version: str, previous: Snapshot | None) -> Snapshot:
@@ -23,6 +23,11 @@ def with_unbound_listeners(snapshot: Snapshot, config_version: str, previous: Sn
         for resource in resources[typeurls.LISTENER]
     ]
     return Snapshot.build(resources, config_version=config_version, previous=previous)
+
+
+def unbound_listener(resource: EncodedResource) -> EncodedResource:
+    """One listener with ``bind_to_port: false``."""
+    return ResourceEncoder().encode(typeurls.LISTENER, _without_bind(resource))
 
 
 def _without_bind(resource: EncodedResource) -> Listener:

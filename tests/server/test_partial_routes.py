@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from envoy.config.core.v3.address_pb2 import Address, SocketAddress
 from envoy.config.listener.v3.listener_pb2 import Listener
 from envoy.config.route.v3.route_components_pb2 import Route, RouteAction, RouteMatch, VirtualHost
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from google.protobuf.wrappers_pb2 import UInt32Value
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitxds import typeurls
-from gitxds.gitops.partial_routes import Narrowed, RouteNarrowing
-from gitxds.gitops.route_wire import WireError, any_value, join_route_config, split_route_config
-from gitxds.xds.cache import Snapshot, decode
+from gitxds.xds.cache import Narrowed, RouteNarrowing, Snapshot, decode
 from gitxds.xds.cache.encoding import ResourceEncoder
+from gitxds.xds.cache.route_wire import (
+    WireError,
+    any_value,
+    edited_host,
+    join_route_config,
+    split_host,
+    split_top,
+)
 
 GATEWAY = "edge"
 
@@ -63,10 +73,13 @@ def test_split_and_join_give_back_the_same_message() -> None:
     config = route_config(50, validate_clusters=False)
     config.virtual_hosts[0].retry_policy.num_retries.value = 3
     value = config.SerializeToString(deterministic=True)
-    table = split_route_config(value)
-    assert [len(routes) for routes in table.routes] == [50, 1]
-    joined = join_route_config(table.head, list(zip(table.host_heads, table.routes, strict=True)))
+    head, host_values = split_top(value)
+    hosts = [split_host(host) for host in host_values]
+    assert [len(host.starts) for host in hosts] == [50, 1]
+    joined = join_route_config(head, [host.with_routes(host.route_fields()) for host in hosts])
     assert RouteConfiguration.FromString(joined) == config
+    without_routes = VirtualHost.FromString(hosts[0].with_routes([]))
+    assert without_routes.retry_policy.num_retries.value == 3 and not without_routes.routes
     encoded = ResourceEncoder().encode(typeurls.ROUTE, config)
     assert any_value(encoded.any_bytes) == value
 
@@ -74,11 +87,11 @@ def test_split_and_join_give_back_the_same_message() -> None:
 @pytest.mark.parametrize("garbage", [b"\x12\x05ab", b"\x0f", b"\x10\xff"])
 def test_bytes_that_are_not_a_message_are_refused(garbage: bytes) -> None:
     with pytest.raises(WireError):
-        split_route_config(garbage)
+        split_host(garbage)
 
 
 def test_after_an_accepted_candidate_only_new_or_changed_routes_are_pushed() -> None:
-    narrowing = RouteNarrowing()
+    narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
     first = accepted(narrowing, snapshot(route_config(2000)))
     assert first.whole and first.routes_sent == 2001
 
@@ -104,7 +117,7 @@ def test_after_an_accepted_candidate_only_new_or_changed_routes_are_pushed() -> 
 
 
 def test_the_same_configuration_again_pushes_no_route() -> None:
-    narrowing = RouteNarrowing()
+    narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
     accepted(narrowing, snapshot(route_config(10)))
     narrowed = narrowing.narrow(GATEWAY, snapshot(route_config(10)))
     assert not narrowed.whole and narrowed.routes_sent == 0
@@ -125,7 +138,7 @@ def config_field_changed(config: RouteConfiguration) -> None:
 
 @pytest.mark.parametrize("change", [host_field_changed, host_added, config_field_changed])
 def test_a_change_outside_the_routes_pushes_the_whole_configuration(change: object) -> None:
-    narrowing = RouteNarrowing()
+    narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
     accepted(narrowing, snapshot(route_config(100)))
     edited = route_config(100)
     edited.virtual_hosts[0].routes[3].CopyFrom(route(3, timeout=5))
@@ -142,7 +155,7 @@ def one_route_changed() -> Snapshot:
 
 
 def test_first_candidate_refused_or_unanswered_or_other_gateway_go_whole() -> None:
-    narrowing = RouteNarrowing()
+    narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
     assert narrowing.narrow(GATEWAY, one_route_changed()).whole  # nothing accepted yet
     accepted(narrowing, snapshot(route_config(100)))
     assert not narrowing.narrow(GATEWAY, one_route_changed()).whole
@@ -155,7 +168,7 @@ def test_first_candidate_refused_or_unanswered_or_other_gateway_go_whole() -> No
 
 
 def test_changed_listeners_push_the_whole_configuration() -> None:
-    narrowing = RouteNarrowing()
+    narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
     accepted(narrowing, snapshot(route_config(100)))
     edited = route_config(100)
     edited.virtual_hosts[0].routes[3].CopyFrom(route(3, timeout=5))
@@ -171,9 +184,57 @@ def test_with_validate_clusters_a_changed_cluster_pushes_the_whole_configuration
         )
 
     for validate, whole in ((True, True), (False, False)):
-        narrowing = RouteNarrowing()
+        narrowing = RouteNarrowing(whole_above_bytes=1 << 20)
         config = route_config(10, validate_clusters=validate)
         accepted(narrowing, with_clusters(config, ["svc-0", "svc-1"]))
         config.virtual_hosts[0].routes[3].CopyFrom(route(3, timeout=5))
         assert narrowing.narrow(GATEWAY, with_clusters(config, ["svc-0", "svc-1"])).whole is False
         assert narrowing.narrow(GATEWAY, with_clusters(config, ["svc-0"])).whole is whole
+
+
+@st.composite
+def edits(draw: st.DrawFn) -> tuple[list[int], list[int]]:
+    """Route timeouts before and after a few inserts, removals, changes and moves."""
+    before = draw(st.lists(st.integers(1, 40), min_size=0, max_size=30))
+    after = list(before)
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["insert", "remove", "change", "move"]))
+        if kind == "insert" or not after:
+            after.insert(draw(st.integers(0, len(after))), draw(st.integers(1, 40)))
+        elif kind == "remove":
+            del after[draw(st.integers(0, len(after) - 1))]
+        elif kind == "change":
+            after[draw(st.integers(0, len(after) - 1))] = draw(st.integers(1, 40))
+        else:
+            after.insert(
+                draw(st.integers(0, len(after) - 1)), after.pop(draw(st.integers(0, len(after) - 1)))
+            )
+    return before, after
+
+
+def host(timeouts: list[int], retries: int = 1) -> bytes:
+    virtual_host = VirtualHost(name="a", domains=["a.example"], routes=[route(t, t) for t in timeouts])
+    virtual_host.retry_policy.num_retries.value = retries
+    return virtual_host.SerializeToString(deterministic=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(edits())
+def test_reading_only_where_the_bytes_differ_finds_every_new_route(case: tuple[list[int], list[int]]) -> None:
+    before, after = case
+    old = split_host(host(before))
+    edited = edited_host(old, host(after))
+    whole = split_host(host(after))
+    if edited is None:  # the differing bytes reach beyond the routes: the caller reads it all
+        return
+    parts, sent = edited
+    assert parts.starts == whole.starts and parts.head() == whole.head()  # as a full read finds them
+    new = Counter(whole.route_fields()) - Counter(old.route_fields())
+    assert not new - Counter(sent)  # every new or changed route is sent
+    assert not Counter(sent) - Counter(whole.route_fields())  # and nothing that is not a route now
+
+
+def test_a_changed_field_beside_the_routes_is_never_read_as_routes() -> None:
+    old = split_host(host([1, 2, 3]))
+    assert edited_host(old, host([1, 2, 3], retries=2)) is None
+    assert edited_host(old, host([1, 5, 3], retries=2)) is None

@@ -22,8 +22,8 @@ Why a partial candidate gets the verdict the whole one would (Envoy's ``RouteCon
   it on, the whole resource is sent whenever any cluster changed.
 - The listeners (the connection manager naming the configuration and its filters) must be the very
   same as in the accepted candidate; otherwise everything is sent.
-- Size: the proxies receive the whole configuration in one message of at most
-  ``MAX_XDS_MESSAGE_BYTES``; a gateway's route configurations over half of that are sent whole.
+- Size: the proxies receive the whole configuration in one message of bounded size; a gateway's
+  route configurations over ``whole_above_bytes`` (half that bound) are sent whole.
 
 Everything is sent whole when unsure: the first candidate of a gateway, after the validator (re)started,
 after a candidate was refused or not answered, and when any of the above changed.
@@ -36,32 +36,36 @@ from dataclasses import dataclass, field
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
 from gitxds import typeurls
-from gitxds.gitops.route_wire import RouteTable, WireError, any_value, join_route_config, split_route_config
-from gitxds.translators.xds.bootstrap import MAX_XDS_MESSAGE_BYTES
-from gitxds.xds.cache import EncodedResource, Snapshot
-from gitxds.xds.cache.encoding import string_field
+from gitxds.xds.cache.encoding import EncodedResource, string_field
+from gitxds.xds.cache.route_wire import (
+    HostParts,
+    WireError,
+    any_value,
+    edited_host,
+    join_route_config,
+    split_host,
+    split_top,
+    without,
+)
+from gitxds.xds.cache.snapshot import Snapshot
 
 __all__ = ["Narrowed", "RouteNarrowing"]
-
-_WHOLE_ABOVE_BYTES = MAX_XDS_MESSAGE_BYTES // 2
 
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """One route configuration of a candidate: its version and its parts, routes as sets."""
+    """One route configuration of a candidate: its version and its parts."""
 
     version: str
     head: bytes
-    host_heads: tuple[bytes, ...]
-    routes: tuple[frozenset[bytes], ...]
+    hosts: tuple[HostParts, ...]
     validate_clusters: bool
 
     @classmethod
-    def of(cls, resource: EncodedResource, table: RouteTable) -> _Checked:
-        head = RouteConfiguration.FromString(table.head)  # a few fields: cheap to decode
-        validate = head.HasField("validate_clusters") and head.validate_clusters.value
-        routes = tuple(frozenset(host) for host in table.routes)
-        return cls(resource.version, table.head, table.host_heads, routes, validate)
+    def of(cls, version: str, head: bytes, hosts: tuple[HostParts, ...]) -> _Checked:
+        config = RouteConfiguration.FromString(head)  # a few fields: cheap to decode
+        validate = config.HasField("validate_clusters") and config.validate_clusters.value
+        return cls(version, head, hosts, validate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,8 @@ class Narrowed:
 class RouteNarrowing:
     """Per gateway, the route configurations last accepted by the validator Envoy."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole_above_bytes: int) -> None:
+        self._whole_above_bytes = whole_above_bytes
         self._accepted: dict[str, _Accepted] = {}
 
     def narrow(self, gateway: str, snapshot: Snapshot) -> Narrowed:
@@ -101,7 +106,7 @@ class RouteNarrowing:
         clusters = snapshot.resources(typeurls.CLUSTER).version
         before = self._accepted.get(gateway)
         if before is not None and (
-            before.listeners != listeners or sum(len(r.any_bytes) for r in table) > _WHOLE_ABOVE_BYTES
+            before.listeners != listeners or sum(len(r.any_bytes) for r in table) > self._whole_above_bytes
         ):
             before = None
         pushed: list[EncodedResource] = []
@@ -139,19 +144,36 @@ def _narrow(
     """This configuration's parts (None if it cannot be split: then it is always sent whole), what to
     push for it, and how many routes that carries."""
     if earlier is not None and earlier.version == resource.version:
-        return earlier, _partial(resource, earlier, [[] for _ in earlier.host_heads]), 0
+        return earlier, _partial(resource, earlier, [[] for _ in earlier.hosts]), 0
     try:
-        parts = split_route_config(any_value(resource.any_bytes))
+        head, host_values = split_top(any_value(resource.any_bytes))
+        if earlier is not None and earlier.head == head and len(earlier.hosts) == len(host_values):
+            edited = [_edited(old, value) for old, value in zip(earlier.hosts, host_values, strict=True)]
+            if all(routes is not None for _, routes in edited):
+                now = _Checked(resource.version, head, tuple(h for h, _ in edited), earlier.validate_clusters)
+                new = [routes or [] for _, routes in edited]
+                return now, _partial(resource, now, new), sum(len(routes) for routes in new)
+            hosts = tuple(host for host, _ in edited)
+        else:
+            hosts = tuple(split_host(value) for value in host_values)
+        now = _Checked.of(resource.version, head, hosts)
     except WireError:
         return None, resource, 0
-    now = _Checked.of(resource, parts)
-    if earlier is None or earlier.head != now.head or earlier.host_heads != now.host_heads:
-        return now, resource, sum(len(host) for host in parts.routes)
-    new = [sorted(host - seen) for host, seen in zip(now.routes, earlier.routes, strict=True)]
-    return now, _partial(resource, now, new), sum(len(host) for host in new)
+    return now, resource, sum(len(host.starts) for host in hosts)
+
+
+def _edited(old: HostParts, value: bytes) -> tuple[HostParts, list[bytes] | None]:
+    """``value``'s parts and its routes ``old`` lacks; None for the routes when another field changed."""
+    edited = edited_host(old, value)
+    if edited is not None:
+        return edited
+    parts = split_host(value)  # the differing bytes reach beyond the routes: read all of it
+    if parts.head() != old.head():
+        return parts, None
+    return parts, without(parts.route_fields(), old.route_fields())
 
 
 def _partial(resource: EncodedResource, parts: _Checked, routes: list[list[bytes]]) -> EncodedResource:
-    value = join_route_config(parts.head, list(zip(parts.host_heads, routes, strict=True)))
-    any_bytes = string_field(1, typeurls.ROUTE) + string_field(2, value)
+    hosts = [host.with_routes(fields) for host, fields in zip(parts.hosts, routes, strict=True)]
+    any_bytes = string_field(1, typeurls.ROUTE) + string_field(2, join_route_config(parts.head, hosts))
     return EncodedResource.from_any_bytes(typeurls.ROUTE, resource.name, any_bytes, resource.references)
