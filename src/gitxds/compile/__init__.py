@@ -4,14 +4,14 @@ A document with problems is dropped (see :class:`Dropped`), and so is everything
 everything else still compiles, so one broken file never takes unrelated traffic down.
 """
 
-from gitxds.compile.memo import CompileMemo
+from gitxds.compile.incremental import IncrementalCompiler
 from gitxds.compile.pipeline import compile_directory, compile_documents, compile_loaded
 from gitxds.compile.result import CompileResult, Dropped
 
 __all__ = [
-    "CompileMemo",
     "CompileResult",
     "Dropped",
+    "IncrementalCompiler",
     "compile_directory",
     "compile_documents",
     "compile_loaded",

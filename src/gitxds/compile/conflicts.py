@@ -6,14 +6,14 @@ proxy selector equals an earlier gateway's never reaches an Envoy (each Envoy re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 
 from gitxds import ir
 from gitxds.config import Document
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
-__all__ = ["Claim", "duplicate_matches", "duplicate_proxies", "route_claims"]
+__all__ = ["Claim", "ClaimKey", "duplicate_matches", "duplicate_proxies", "judge_route", "route_claims"]
 
 _ANY_HOST = "*"
 _DEFAULT_PATH = ir.PathMatch(ir.PathMatchKind.PREFIX, "/")
@@ -42,7 +42,8 @@ def duplicate_proxies(gateways: Iterable[tuple[Document, ir.Gateway]]) -> dict[s
     return found
 
 
-Claim = tuple[int, int | None, tuple[str, str, Hashable], str]  # rule index, match position, key, rule
+ClaimKey = tuple[str, str, Hashable]  # (gateway, host, normalized match)
+Claim = tuple[int, int | None, ClaimKey, str]  # rule index, match position, key, rule
 
 
 def route_claims(route: ir.Route) -> tuple[Claim, ...]:
@@ -54,35 +55,41 @@ def route_claims(route: ir.Route) -> tuple[Claim, ...]:
     return tuple(claims)
 
 
-def duplicate_matches(
-    routes: Iterable[tuple[Document, ir.Route]],
-    claims_of: Callable[[ir.Route], Sequence[Claim]] = route_claims,
-) -> dict[str, list[Diagnostic]]:
+def duplicate_matches(routes: Iterable[tuple[Document, ir.Route]]) -> dict[str, list[Diagnostic]]:
     """Route name -> diagnostics, for routes that repeat a match already claimed (routes in name order).
 
-    A route with a duplicate is dropped, so its other matches do not claim anything. ``claims_of``:
-    :func:`route_claims`, or a memoized form of it.
+    A route with a duplicate is dropped, so its other matches do not claim anything. A build that
+    keeps this up to date edit by edit uses :class:`.match_index.MatchIndex` instead.
     """
-    claimed: dict[tuple[str, str, Hashable], str] = {}
+    claimed: dict[ClaimKey, str] = {}
     found: dict[str, list[Diagnostic]] = {}
     for document, route in sorted(routes, key=lambda pair: pair[1].name):
-        own: dict[tuple[str, str, Hashable], str] = {}
-        problems = []
-        reported = None  # one problem per match is enough
-        for index, position, key, rule_name in claims_of(route):
-            if reported == (index, position):
-                continue
-            owner = claimed.get(key) or own.get(key)
-            if owner is not None:
-                problems.append(_diagnostic(document, index, position, key, owner))
-                reported = (index, position)
-                continue
-            own[key] = rule_name
+        problems, own = judge_route(document, route_claims(route), claimed.get)
         if problems:
             found[route.name] = problems
         else:
             claimed.update(own)
     return found
+
+
+def judge_route(
+    document: Document, claims: Iterable[Claim], owner_before: Callable[[ClaimKey], str | None]
+) -> tuple[list[Diagnostic], dict[ClaimKey, str]]:
+    """One route's duplicate matches, given the rule of an earlier route owning a claim; and, when it
+    has none, what it claims (claim -> rule)."""
+    own: dict[ClaimKey, str] = {}
+    problems = []
+    reported = None  # one problem per match is enough
+    for index, position, key, rule_name in claims:
+        if reported == (index, position):
+            continue
+        owner = owner_before(key) or own.get(key)
+        if owner is not None:
+            problems.append(_diagnostic(document, index, position, key, owner))
+            reported = (index, position)
+            continue
+        own[key] = rule_name
+    return problems, own
 
 
 def _matches(rule: ir.Rule) -> list[tuple[int | None, ir.Match]]:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
-from functools import partial
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
 from gitxds import ir
 from gitxds.compile.backends import compile_backend
-from gitxds.compile.conflicts import duplicate_matches, duplicate_proxies, route_claims
-from gitxds.compile.memo import CompileMemo, NoMemo
+from gitxds.compile.conflicts import duplicate_matches, duplicate_proxies
 from gitxds.compile.policies import compile_auth_policy, compile_gateway, compile_rate_limit_policy
 from gitxds.compile.references import References
 from gitxds.compile.result import CompileResult, Dropped
 from gitxds.compile.rollout import compile_rollout_policy, routes_in_two_policies
 from gitxds.compile.routes import compile_route
 from gitxds.config import Document, LoadedConfig, Rejected, load_directory
-from gitxds.config.schema import KINDS, BackendObject, RouteObject
+from gitxds.config.schema import KINDS, BackendObject
 from gitxds.errors import Diagnostic
 
 __all__ = ["compile_directory", "compile_documents", "compile_loaded"]
@@ -25,7 +23,6 @@ __all__ = ["compile_directory", "compile_documents", "compile_loaded"]
 T = TypeVar("T")
 N = TypeVar("N", ir.Gateway, ir.Route, ir.RolloutPolicy)
 Compiler = Callable[[Document, References], tuple[T | None, list[Diagnostic]]]
-Context = Callable[[Document], Hashable]  # what a document's compile reads besides names
 ConflictFinder = Callable[[list[tuple[Document, N]]], dict[str, list[Diagnostic]]]
 
 
@@ -34,20 +31,16 @@ def compile_directory(root: Path) -> CompileResult:
     return compile_loaded(load_directory(root))
 
 
-def compile_loaded(loaded: LoadedConfig, memo: CompileMemo | None = None) -> CompileResult:
-    """``memo``: keep it between calls to compile again only what changed (see :mod:`.memo`)."""
-    result = compile_documents(loaded.documents, rejected=loaded.rejected, memo=memo)
+def compile_loaded(loaded: LoadedConfig) -> CompileResult:
+    """One build from scratch (an update after an edit: :class:`.incremental.IncrementalCompiler`)."""
+    result = compile_documents(loaded.documents, rejected=loaded.rejected)
     diagnostics = tuple(sorted((*loaded.diagnostics, *result.diagnostics), key=Diagnostic.sort_key))
     return CompileResult(result.model, diagnostics, result.dropped)
 
 
-def compile_documents(
-    documents: Iterable[Document], rejected: Iterable[Rejected] = (), memo: CompileMemo | None = None
-) -> CompileResult:
+def compile_documents(documents: Iterable[Document], rejected: Iterable[Rejected] = ()) -> CompileResult:
     """Compile valid documents; references to ``rejected`` ones (from loading) are DependencyDropped."""
-    memo = memo or NoMemo()
-    memo.start()
-    run = _Run(documents, rejected, memo)
+    run = _Run(documents, rejected)
     backends = run.compile_kind("Backend", _backend)
     rate_limits = run.compile_kind("RateLimitPolicy", compile_rate_limit_policy)
     auths = run.compile_kind("AuthPolicy", compile_auth_policy)
@@ -55,14 +48,8 @@ def compile_documents(
         "Gateway", run.compile_kind("Gateway", compile_gateway), duplicate_proxies
     )
     gateway_by_name = {gateway.name: gateway for _, gateway in gateways}
-    routes = run.compile_kind(
-        "Route",
-        lambda document, refs: compile_route(document, refs, gateway_by_name),
-        context=lambda document: _bound_gateways(document, gateway_by_name),
-    )
-    routes = run.without_conflicts(
-        "Route", routes, lambda pairs: duplicate_matches(pairs, partial(memo.derived, route_claims))
-    )
+    routes = run.compile_kind("Route", lambda document, refs: compile_route(document, refs, gateway_by_name))
+    routes = run.without_conflicts("Route", routes, duplicate_matches)
     rollouts = run.without_conflicts(
         "RolloutPolicy", run.compile_kind("RolloutPolicy", compile_rollout_policy), routes_in_two_policies
     )
@@ -74,7 +61,6 @@ def compile_documents(
         auth_policies=_values(auths),
         rollout_policies=_values(rollouts),
     )
-    memo.finish()
     ordered = sorted(run.diagnostics, key=Diagnostic.sort_key)
     dropped = sorted(run.dropped, key=lambda d: (d.kind, d.name, d.file))
     return CompileResult(model, tuple(ordered), tuple(dropped))
@@ -83,10 +69,7 @@ def compile_documents(
 class _Run:
     """The state of one compile: documents by kind, names that resolve, diagnostics, dropped objects."""
 
-    def __init__(
-        self, documents: Iterable[Document], rejected: Iterable[Rejected], memo: CompileMemo
-    ) -> None:
-        self.memo = memo
+    def __init__(self, documents: Iterable[Document], rejected: Iterable[Rejected]) -> None:
         self.by_kind: dict[str, list[Document]] = {}
         for document in sorted(documents, key=lambda d: (d.kind, d.name, d.file, d.line)):
             self.by_kind.setdefault(document.kind, []).append(document)
@@ -98,20 +81,13 @@ class _Run:
             self.refs.drop(entry.kind, entry.name)
         self.diagnostics: list[Diagnostic] = []
 
-    def compile_kind(
-        self, kind: str, compiler: Compiler[T], context: Context | None = None
-    ) -> list[tuple[Document, T]]:
+    def compile_kind(self, kind: str, compiler: Compiler[T]) -> list[tuple[Document, T]]:
         compiled = []
         for document in self.by_kind.get(kind, []):
-            read = context(document) if context is not None else None
-            value = self.memo.reuse(document, read, self.refs)
+            value, problems = compiler(document, self.refs)
             if value is None:
-                self.refs.looked_up.clear()
-                value, problems = compiler(document, self.refs)
-                if value is None:
-                    self._drop(kind, document, problems)
-                    continue
-                self.memo.store(document, self.refs.looked_up, read, value)
+                self._drop(kind, document, problems)
+                continue
             compiled.append((document, value))
             self.refs.add(kind, document.name)
         return compiled
@@ -134,11 +110,6 @@ class _Run:
 def _backend(document: Document, refs: References) -> tuple[ir.Backend | None, list[Diagnostic]]:
     assert isinstance(document.obj, BackendObject)
     return compile_backend(document.obj), []
-
-
-def _bound_gateways(document: Document, gateways: dict[str, ir.Gateway]) -> Hashable:
-    assert isinstance(document.obj, RouteObject)
-    return tuple(gateways.get(name) for name in document.obj.spec.gateways)
 
 
 def _values(pairs: list[tuple[Document, T]]) -> tuple[T, ...]:

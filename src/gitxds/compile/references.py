@@ -37,6 +37,10 @@ class References:
         self.available.get(kind, set()).discard(name)
         self.dropped.setdefault(kind, set()).add(name)
 
+    def forget(self, kind: str, name: str) -> None:
+        self.available.get(kind, set()).discard(name)
+        self.dropped.get(kind, set()).discard(name)
+
     def check(self, document: Document, path: FieldPath, kind: str, name: str) -> Diagnostic | None:
         """``None`` when ``name`` resolves, else the diagnostic to report at ``path``."""
         self.looked_up.append((kind, name))

@@ -13,7 +13,7 @@ from gitxds.config.schema_route import NO_POLICY, HeaderMatch, Match, ModelMatch
 from gitxds.config.yamlread import FieldPath
 from gitxds.errors import Diagnostic, Reason
 
-__all__ = ["compile_route"]
+__all__ = ["compile_route", "gateway_defaults"]
 
 Reference = tuple[FieldPath, str, str]
 
@@ -42,6 +42,11 @@ def compile_route(
         labels=labels(obj.metadata.labels),
     )
     return route, []
+
+
+def gateway_defaults(gateway: ir.Gateway) -> tuple[str | None, str | None]:
+    """All that :func:`compile_route` reads from a gateway a route is bound to, besides its name."""
+    return gateway.auth, gateway.rate_limit
 
 
 def _references(obj: RouteObject) -> Iterator[Reference]:

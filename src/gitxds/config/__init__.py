@@ -8,6 +8,7 @@ file; ``merge_files`` adds the checks that span files; ``load_directory`` does b
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected
 from gitxds.config.files import DEFAULT_LIMITS, Limits
 from gitxds.config.loader import DirectoryLoader, LoadedDirectory, load_directory, merge_files, parse_file
+from gitxds.config.merge import Merge
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
 from gitxds.config.units import RateValue, format_duration, format_rate, parse_duration, parse_rate
 
@@ -23,6 +24,7 @@ __all__ = [
     "Limits",
     "LoadedConfig",
     "LoadedDirectory",
+    "Merge",
     "RateValue",
     "Rejected",
     "format_duration",

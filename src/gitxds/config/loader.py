@@ -8,8 +8,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,18 @@ from pydantic import ValidationError
 from gitxds.config.checks import check_document
 from gitxds.config.document import Document, FileResult, Issue, LoadedConfig, Rejected, did_you_mean, line_of
 from gitxds.config.files import DEFAULT_LIMITS, ConfigFile, Limits, list_config_files, read_config_file
+from gitxds.config.merge import Key, Merge
 from gitxds.config.pydantic_errors import bounded_message, describe_type, describe_value, issue_from_error
 from gitxds.config.schema import API_VERSION, KINDS, ConfigObject
-from gitxds.config.yamlread import FieldPath, RawDocument, format_path, has_child, node_at, read_documents
+from gitxds.config.yamlread import (
+    FieldPath,
+    RawDocument,
+    format_path,
+    has_child,
+    node_at,
+    read_section,
+    sections,
+)
 from gitxds.errors import Diagnostic, Reason
 from gitxds.gcpause import collector_paused
 
@@ -29,27 +39,59 @@ __all__ = ["DirectoryLoader", "LoadedDirectory", "load_directory", "merge_files"
 
 def parse_file(relpath: str, text: str) -> FileResult:
     """One file's text -> its valid documents, its diagnostics and the documents it rejected."""
-    raw_documents, problems = read_documents(text)
-    diagnostics = [Diagnostic(relpath, p.line, "", p.reason, p.message) for p in problems]
-    documents: list[Document] = []
-    rejected: list[Rejected] = []
-    for raw in raw_documents:
-        document, issues = _parse_document(relpath, raw)
-        if document is not None and not issues:
-            documents.append(document)
-            continue
-        diagnostics.extend(
-            Diagnostic(
-                relpath,
-                line_of(raw.lines, i.path, raw.line),
-                format_path(i.path),
-                i.reason,
-                bounded_message(i.message),
-            )
-            for i in issues
+    return parse_sections(relpath, text, {})[0]
+
+
+Section = tuple[int, str]  # (0-based first line, text) of one ``---`` section of a file
+
+
+@dataclass(frozen=True, slots=True)
+class SectionResult:
+    """What one section of a file gives: a pure function of the file's path and the section."""
+
+    problem: Diagnostic | None  # the section is not YAML that reads
+    document: Document | None  # valid
+    diagnostics: tuple[Diagnostic, ...] = ()  # why its document is not valid
+    rejected: Rejected | None = None
+
+
+def parse_sections(
+    relpath: str, text: str, known: Mapping[Section, SectionResult]
+) -> tuple[FileResult, dict[Section, SectionResult]]:
+    """:func:`parse_file`, taking what a section gave from ``known`` (the same file's last parse) when
+    the section's text and first line are the same, so its document stays the very same object."""
+    results: dict[Section, SectionResult] = {}
+    for section in sections(text):
+        found = known.get(section)
+        results[section] = found if found is not None else _parse_section(relpath, *section)
+    parts = results.values()
+    diagnostics = [p.problem for p in parts if p.problem is not None]
+    diagnostics += [d for p in parts for d in p.diagnostics]
+    documents = tuple(p.document for p in parts if p.document is not None)
+    rejected = tuple(p.rejected for p in parts if p.rejected is not None)
+    return FileResult(relpath, documents, tuple(diagnostics), rejected), results
+
+
+def _parse_section(relpath: str, start: int, chunk: str) -> SectionResult:
+    raw, problem = read_section(start, chunk)
+    if problem is not None:
+        return SectionResult(Diagnostic(relpath, problem.line, "", problem.reason, problem.message), None)
+    if raw is None:
+        return SectionResult(None, None)
+    document, issues = _parse_document(relpath, raw)
+    if document is not None and not issues:
+        return SectionResult(None, document)
+    diagnostics = tuple(
+        Diagnostic(
+            relpath,
+            line_of(raw.lines, i.path, raw.line),
+            format_path(i.path),
+            i.reason,
+            bounded_message(i.message),
         )
-        rejected.append(_rejected(relpath, raw, issues[0].reason))
-    return FileResult(relpath, tuple(documents), tuple(diagnostics), tuple(rejected))
+        for i in issues
+    )
+    return SectionResult(None, None, diagnostics, _rejected(relpath, raw, issues[0].reason))
 
 
 def load_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
@@ -59,11 +101,17 @@ def load_directory(root: Path, limits: Limits = DEFAULT_LIMITS) -> LoadedConfig:
 
 @dataclass(frozen=True)
 class LoadedDirectory:
-    config: LoadedConfig
+    merge: Merge  # the loader's merge, as of this load: read it before the next load
+    changed: set[Key]  # (kind, name) of every name whose documents changed since the previous load
     # (relative path, content) by path: every file read, and every file refused with its diagnostic's
     # text, so a version that adds an unreadable file still differs from the one before
     contents: tuple[tuple[str, bytes], ...]
     reparsed: int  # how many files were parsed in this load (the others were unchanged)
+
+    @cached_property
+    def config(self) -> LoadedConfig:
+        """Every winning document in file order, every diagnostic sorted (built on first use)."""
+        return self.merge.config
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +119,7 @@ class _Parsed:
     signature: tuple[int, int, int, int]
     content: bytes
     result: FileResult
+    sections: Mapping[Section, SectionResult]
 
 
 class DirectoryLoader:
@@ -81,6 +130,8 @@ class DirectoryLoader:
         self.root = root
         self.limits = limits
         self._parsed: dict[str, _Parsed] = {}
+        self._refused: dict[Diagnostic, FileResult] = {}  # the same object while a file stays refused
+        self._merge = Merge()
 
     def load(self) -> LoadedDirectory:
         with collector_paused():  # parsing only, not compile or translate: see gitxds.gcpause
@@ -89,12 +140,12 @@ class DirectoryLoader:
     def _load(self) -> LoadedDirectory:
         listing = list_config_files(self.root, self.limits)
         fresh: dict[str, _Parsed] = {}
-        results = [FileResult(d.file, diagnostics=(d,)) for d in listing.refused]
+        results = [self._refused_file(d) for d in listing.refused]
         reparsed = 0
         for entry in listing.files:
             parsed = self._parse(entry)
-            if isinstance(parsed, FileResult):  # not read: its diagnostic stands for it
-                results.append(parsed)
+            if isinstance(parsed, Diagnostic):  # not read: its diagnostic stands for it
+                results.append(self._refused_file(parsed))
                 continue
             if parsed is not None:
                 previous = self._parsed.get(entry.relpath)
@@ -103,11 +154,17 @@ class DirectoryLoader:
                 fresh[entry.relpath] = parsed
                 results.append(parsed.result)
         self._parsed = fresh
+        self._refused = {r.diagnostics[0]: r for r in results if r.file not in fresh}
         contents = [(relpath, parsed.content) for relpath, parsed in fresh.items()]
         contents += [(r.file, str(d).encode()) for r in results if r.file not in fresh for d in r.diagnostics]
-        return LoadedDirectory(merge_files(results), tuple(sorted(contents)), reparsed)
+        changed = self._merge.update(results)
+        return LoadedDirectory(self._merge, changed, tuple(sorted(contents)), reparsed)
 
-    def _parse(self, entry: ConfigFile) -> _Parsed | FileResult | None:
+    def _refused_file(self, diagnostic: Diagnostic) -> FileResult:
+        known = self._refused.get(diagnostic)
+        return known if known is not None else FileResult(diagnostic.file, diagnostics=(diagnostic,))
+
+    def _parse(self, entry: ConfigFile) -> _Parsed | Diagnostic | None:
         cached = self._parsed.get(entry.relpath)
         if cached is not None and cached.signature == entry.signature:
             return cached
@@ -115,50 +172,29 @@ class DirectoryLoader:
         if content is None:
             return None  # removed since it was listed; the next change reloads
         if isinstance(content, Diagnostic):
-            return FileResult(entry.relpath, diagnostics=(content,))
+            return content
         if cached is not None and cached.content == content:
-            return _Parsed(entry.signature, content, cached.result)
-        return _Parsed(entry.signature, content, _parse_bytes(entry.relpath, content))
+            return _Parsed(entry.signature, content, cached.result, cached.sections)
+        known = cached.sections if cached is not None else {}
+        return _Parsed(entry.signature, content, *_parse_bytes(entry.relpath, content, known))
 
 
-def _parse_bytes(relpath: str, content: bytes) -> FileResult:
+def _parse_bytes(
+    relpath: str, content: bytes, known: Mapping[Section, SectionResult]
+) -> tuple[FileResult, Mapping[Section, SectionResult]]:
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        return FileResult(relpath, diagnostics=(Diagnostic(relpath, 0, "", Reason.YAML_SYNTAX, message),))
-    return parse_file(relpath, text)
+        return FileResult(relpath, diagnostics=(Diagnostic(relpath, 0, "", Reason.YAML_SYNTAX, message),)), {}
+    return parse_sections(relpath, text, known)
 
 
 def merge_files(results: Iterable[FileResult]) -> LoadedConfig:
     """Combine per-file results; a kind and name seen earlier (by file and line) is a DuplicateName."""
-    ordered = sorted(results, key=lambda r: r.file)
-    diagnostics = [d for r in ordered for d in r.diagnostics]
-    rejected = [x for r in ordered for x in r.rejected]
-    named: list[tuple[str, int, str, str, Document | None]] = [
-        (x.file, x.line, x.kind, x.name, None) for x in rejected if x.name
-    ]
-    named += [(d.file, d.line, d.kind, d.name, d) for r in ordered for d in r.documents]
-    first_seen: dict[tuple[str, str], tuple[str, int]] = {}
-    documents = []
-    for file, line, kind, name, document in sorted(named, key=lambda entry: entry[:2]):
-        earlier = first_seen.setdefault((kind, name), (file, line))
-        if earlier == (file, line):
-            if document is not None:
-                documents.append(document)
-            continue
-        message = f'{kind} "{name}" is already defined at {earlier[0]}:{earlier[1]}'
-        if document is None:  # already rejected for its own problems; say this one too
-            diagnostics.append(Diagnostic(file, line, "metadata.name", Reason.DUPLICATE_NAME, message))
-            continue
-        diagnostics.append(document.diagnostic(("metadata", "name"), Reason.DUPLICATE_NAME, message))
-        rejected.append(Rejected(kind, name, file, line, Reason.DUPLICATE_NAME))
-    return LoadedConfig(
-        documents=tuple(documents),
-        diagnostics=tuple(sorted(diagnostics, key=Diagnostic.sort_key)),
-        rejected=tuple(rejected),
-        files=tuple(r.file for r in ordered),
-    )
+    merge = Merge()
+    merge.update(results)
+    return merge.config
 
 
 def _parse_document(relpath: str, raw: RawDocument) -> tuple[Document | None, list[Issue]]:

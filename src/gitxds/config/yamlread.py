@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import operator
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,17 @@ from ruamel.yaml.resolver import VersionedResolver
 
 from gitxds.errors import Reason
 
-__all__ = ["FieldPath", "RawDocument", "YamlProblem", "format_path", "has_child", "node_at", "read_documents"]
+__all__ = [
+    "FieldPath",
+    "RawDocument",
+    "YamlProblem",
+    "format_path",
+    "has_child",
+    "node_at",
+    "read_documents",
+    "read_section",
+    "sections",
+]
 
 FieldPath = tuple[str | int, ...]
 
@@ -50,6 +61,7 @@ _MAX_MESSAGE = 200
 # Deeper documents are refused: Python's recursion limit would refuse them later anyway, and some tens
 # of thousands of levels overflow the C stack of libyaml's composer (a crash, not an error).
 _MAX_BLOCK_DEPTH = 1000
+_LOADERS = threading.local()
 
 
 @dataclass(frozen=True)
@@ -71,28 +83,51 @@ class YamlProblem:
 def read_documents(text: str) -> tuple[list[RawDocument], list[YamlProblem]]:
     documents: list[RawDocument] = []
     problems: list[YamlProblem] = []
-    yaml: YAML | None = None
-    lines = text.splitlines()
-    for start, end in _split_documents(lines, directives="%" in text):
-        chunk = "\n".join(lines[start:end]) + "\n"
-        try:
-            fast = _read_fast(chunk, start)
-        except _AliasExpansionError as exc:
-            problems.append(exc.problem(start + 1))
-            continue
-        except Exception:  # ruamel's loader below decides what the section means
-            pass
-        else:
-            if fast is not None:
-                documents.append(fast)
-            continue
-        # The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
-        yaml = yaml or YAML(typ="safe", pure=False)
-        chunk = "\n" * start + chunk  # padded with blank lines so ruamel's lines are file lines
-        problem = _read_slow(yaml, chunk, start + 1, documents)
+    for start, chunk in sections(text):
+        document, problem = read_section(start, chunk)
+        if document is not None:
+            documents.append(document)
         if problem is not None:
             problems.append(problem)
     return documents, problems
+
+
+def sections(text: str) -> list[tuple[int, str]]:
+    """The ``---`` sections of a file: (0-based first line, text). Each reads alone (:func:`read_section`),
+    so a caller may keep what a section gave while its text and first line stay the same."""
+    lines = text.splitlines()
+    return [
+        (start, "\n".join(lines[start:end]) + "\n")
+        for start, end in _split_documents(lines, directives="%" in text)
+    ]
+
+
+def read_section(start: int, chunk: str) -> tuple[RawDocument | None, YamlProblem | None]:
+    """One section's document (``None`` when empty) or what is wrong with it."""
+    try:
+        fast = _read_fast(chunk, start)
+    except _AliasExpansionError as exc:
+        return None, exc.problem(start + 1)
+    except Exception:  # ruamel's loader below decides what the section means
+        pass
+    else:
+        return fast, None
+    yaml = _slow_loader()
+    chunk = "\n" * start + chunk  # padded with blank lines so ruamel's lines are file lines
+    documents: list[RawDocument] = []
+    problem = _read_slow(yaml, chunk, start + 1, documents)
+    if problem is not None:
+        _LOADERS.yaml = None  # a fresh one after a failure: nothing half-read stays in it
+    return (documents[0] if documents else None), problem
+
+
+def _slow_loader() -> YAML:
+    """The safe loader uses libyaml when installed; its nodes carry the line of every key and item.
+    One per thread (a loader is not thread-safe), kept: making one costs ~0.1 ms a section."""
+    yaml: YAML | None = getattr(_LOADERS, "yaml", None)
+    if yaml is None:
+        yaml = _LOADERS.yaml = YAML(typ="safe", pure=False)
+    return yaml
 
 
 def _read_slow(yaml: YAML, chunk: str, first_line: int, documents: list[RawDocument]) -> YamlProblem | None:

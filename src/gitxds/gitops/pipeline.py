@@ -1,10 +1,10 @@
 """Directory -> per-gateway Envoy resources, re-reading only files that changed.
 
 The config package's loader caches each file's parse by its stat signature and content, so a commit
-that touches one file re-parses one file. The compile memo then compiles again only the documents
-of changed files and those referring to something that changed (:mod:`gitxds.compile.memo`);
-translation and encoding have memos of their own, so only what changed is translated and
-serialized again.
+that touches one file re-parses one file, and keeps the merge across files up to date with the names
+that file touched. The incremental compiler then compiles again only those names and what depends on
+them (:mod:`gitxds.compile.incremental`); translation and encoding have memos of their own, so only
+what changed is translated and serialized again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gitxds import ir
-from gitxds.compile import CompileMemo, CompileResult, compile_loaded
+from gitxds.compile import CompileResult, IncrementalCompiler
 from gitxds.config import DirectoryLoader
 from gitxds.errors import Diagnostic
 from gitxds.translators.xds import translate_gateway
@@ -41,14 +41,14 @@ class LoadOutcome:
 
 class IncrementalLoader:
     """Loads and compiles a config directory; the config package's loader re-parses only the files
-    whose stat signature and content changed."""
+    whose stat signature and content changed, and only the names they touched compile again."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._loader = DirectoryLoader(root)
-        self._compile_memo = CompileMemo()  # unchanged files keep their Document objects: reused
+        self._compiler = IncrementalCompiler()
 
     def load(self) -> LoadOutcome:
         loaded = self._loader.load()
-        compiled = compile_loaded(loaded.config, self._compile_memo)
+        compiled = self._compiler.update(loaded.merge, loaded.changed)
         return LoadOutcome(compiled, loaded.contents, loaded.reparsed)
