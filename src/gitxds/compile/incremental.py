@@ -78,14 +78,19 @@ class _Column:
     def __init__(self) -> None:
         self.names: list[str] = []
         self.values: list[Any] = []
+        self.by_name: dict[str, Any] = {}
         self.as_tuple: tuple[Any, ...] = ()
 
     def set(self, changes: dict[str, Any]) -> None:
         """``changes``: name -> object, or None to leave the name out."""
+        by_name = self.by_name
+        for name, value in changes.items():
+            if value is None:
+                by_name.pop(name, None)
+            else:
+                by_name[name] = value
         if len(changes) > len(self.names) // 8:  # many: one sort beats many inserts
-            by_name = dict(zip(self.names, self.values, strict=True))
-            by_name.update(changes)
-            self.names = sorted(name for name, value in by_name.items() if value is not None)
+            self.names = sorted(by_name)
             self.values = [by_name[name] for name in self.names]
         else:
             for name, value in changes.items():
@@ -252,10 +257,7 @@ class IncrementalCompiler:
                 self._gateways.pop(name, None)
             else:
                 self._gateways[name] = value
-        column = self._columns[kind]
-        at = bisect.bisect_left(column.names, name)
-        current = column.values[at] if at < len(column.names) and column.names[at] == name else None
-        if current is not value:
+        if self._columns[kind].by_name.get(name) is not value:
             changes[name] = value
         if seen == before:
             return

@@ -34,9 +34,14 @@ class MatchIndex:
 
     def update(self, changed: Mapping[str, tuple[Document, ir.Route] | None]) -> set[str]:
         """Routes compiled again (``None``: no longer compiled) -> the routes judged again."""
+        first = not self._claims
         moved: dict[str, set[ClaimKey]] = {}  # route -> claims it gave up or took
         for name, entry in changed.items():
             moved[name] = self._reindex(name, entry)
+        if first:  # every route is judged, in name order: nothing to pass on
+            for name in sorted(changed):
+                self._judge(name)
+            return set(changed)
         pending = list(changed)
         heapq.heapify(pending)
         judged: set[str] = set()
