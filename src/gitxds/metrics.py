@@ -65,6 +65,17 @@ class Metrics:
         self.config_reloads = Counter(
             "gitxds_config_reloads", "Config reload attempts, by result", ["result"], registry=registry
         )
+        self.config_reads_held = Counter(
+            "gitxds_config_reads_held",
+            "Reads of the config directory held back because a writer looked halfway done, by sign",
+            ["reason"],
+            registry=registry,
+        )
+        self.config_reads_torn = Counter(
+            "gitxds_config_reads_torn",
+            "Reads of the config directory read again because a file changed while it was read",
+            registry=registry,
+        )
         self.reload_failures = Counter(
             "gitxds_reload_failures",
             "Reloads that failed on an error that is not a config problem (I/O, a bug), by reason",

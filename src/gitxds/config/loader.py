@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -132,6 +133,7 @@ class DirectoryLoader:
         self._parsed: dict[str, _Parsed] = {}
         self._refused: dict[Diagnostic, FileResult] = {}  # the same object while a file stays refused
         self._merge = Merge()
+        self._read: list[ConfigFile] = []  # the files the last load opened (the others were unchanged)
 
     def load(self) -> LoadedDirectory:
         with collector_paused():  # parsing only, not compile or translate: see gitxds.gcpause
@@ -139,6 +141,7 @@ class DirectoryLoader:
 
     def _load(self) -> LoadedDirectory:
         listing = list_config_files(self.root, self.limits)
+        self._read = []
         fresh: dict[str, _Parsed] = {}
         results = [self._refused_file(d) for d in listing.refused]
         reparsed = 0
@@ -168,6 +171,7 @@ class DirectoryLoader:
         cached = self._parsed.get(entry.relpath)
         if cached is not None and cached.signature == entry.signature:
             return cached
+        self._read.append(entry)
         content = read_config_file(entry, self.limits)
         if content is None:
             return None  # removed since it was listed; the next change reloads
@@ -177,6 +181,19 @@ class DirectoryLoader:
             return _Parsed(entry.signature, content, cached.result, cached.sections)
         known = cached.sections if cached is not None else {}
         return _Parsed(entry.signature, content, *_parse_bytes(entry.relpath, content, known))
+
+    def changed_since_read(self) -> tuple[str, ...]:
+        """The files the last load opened whose stat signature moved since they were listed: a writer
+        was at work while they were read, so what was read may be half of a write (a torn read)."""
+        return tuple(entry.relpath for entry in self._read if _signature_now(entry.path) != entry.signature)
+
+
+def _signature_now(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # gone (or unreadable) since: changed all the same
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _parse_bytes(

@@ -52,3 +52,7 @@ class IncrementalLoader:
         loaded = self._loader.load()
         compiled = self._compiler.update(loaded.merge, loaded.changed)
         return LoadOutcome(compiled, loaded.contents, loaded.reparsed)
+
+    def changed_since_read(self) -> tuple[str, ...]:
+        """Files the last load read while a writer was at work on them (see ``DirectoryLoader``)."""
+        return self._loader.changed_since_read()

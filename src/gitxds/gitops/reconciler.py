@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from gitxds import ir, typeurls
 from gitxds.errors import Diagnostic, Reason
@@ -33,6 +33,7 @@ from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.secrets import Secrets, SecretStore
+from gitxds.gitops.settle import TORN_RETRIES, Settle
 from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
 from gitxds.gitops.version import ConfigVersion
 from gitxds.metrics import Metrics
@@ -53,6 +54,9 @@ from gitxds.xds.cache import EncodingMemo, InconsistentSnapshotError, SnapshotCa
 FollowSources = Callable[[frozenset[ir.KubernetesEndpoints]], None]
 Outcome = Attempt | ReloadFailure
 T = TypeVar("T")
+# How a read of the config dir is settled (see gitxds.gitops.settle): screened for a writer at work
+# (a watcher's change), screened again after a hold (only while one is pending), or taken as it is.
+SettleMode = Literal["screen", "again", "take"]
 
 
 class _StepFailedError(Exception):
@@ -78,6 +82,7 @@ class _Read:
     outcome: LoadOutcome
     version: str
     secrets: Secrets
+    torn: tuple[str, ...] = ()  # files that still moved while the last retry read them
 
 
 class Reconciler:
@@ -119,6 +124,7 @@ class Reconciler:
         self._translation = TranslationMemo()
         self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
         self._lock = asyncio.Lock()
+        self._settle = Settle(clock, self._read_held_again)
         cache.set_resolver(ir.Model().gateway_for_node)  # nothing served: no node has a gateway
 
     @property
@@ -131,7 +137,19 @@ class Reconciler:
     async def reload(self, trigger: str, detected_at: float | None = None) -> Outcome:
         """Read the config directory and the secret store as they are now; serve them if, and only
         if, they are entirely valid."""
-        return await self._serve(self._read, trigger, detected_at, restored=None)
+        outcome = await self._serve(self._read, trigger, detected_at, restored=None, settle="take")
+        assert outcome is not None  # only screened reads are held back
+        return outcome
+
+    async def files_changed(self, detected_at: float | None = None) -> Outcome | None:
+        """A reload for a change the watcher saw. A read that shows a writer still at work is held
+        back (None): read again on the next change, or taken after a grace period (see
+        :mod:`gitxds.gitops.settle`)."""
+        return await self._serve(self._read, "files changed", detected_at, restored=None, settle="screen")
+
+    def close(self) -> None:
+        """Forget a read held back (the server is stopping)."""
+        self._settle.close()
 
     async def restore(self, directory: Path, version: str, trigger: str, restored: dict[str, Any]) -> Outcome:
         """Serve the config in ``directory`` (a past commit taken out of Git) as ``version``, with the
@@ -140,7 +158,9 @@ class Reconciler:
         def read() -> _Read:
             return _Read(IncrementalLoader(directory).load(), version, self.secrets.read())
 
-        return await self._serve(read, trigger, None, restored=restored)
+        outcome = await self._serve(read, trigger, None, restored=restored)
+        assert outcome is not None  # only screened reads are held back
+        return outcome
 
     async def _serve(
         self,
@@ -149,13 +169,18 @@ class Reconciler:
         detected_at: float | None,
         *,
         restored: dict[str, Any] | None,
-    ) -> Outcome:
+        settle: SettleMode | None = None,
+    ) -> Outcome | None:
         detected = self._clock() if detected_at is None else detected_at
         async with self._lock:
+            if settle == "again" and self._settle.held_since is None:
+                return None  # what was held back was superseded by a read taken since
             started = self._clock()
             try:
                 with _step("read"):
                     read = await asyncio.to_thread(_paused, read_now)
+                if settle is not None and self._held_back(read, detected, settle):
+                    return None
                 if read.outcome.diagnostics:
                     problems = read.outcome.diagnostics
                     return self._reject(self._attempt(read.version, trigger, problems, started))
@@ -219,7 +244,35 @@ class Reconciler:
     def _read(self) -> _Read:
         version = self._version.begin()
         outcome = self._loader.load()
-        return _Read(outcome, version(outcome.files), self.secrets.read())
+        torn = self._loader.changed_since_read()
+        for _ in range(TORN_RETRIES):
+            if not torn:
+                break
+            # A writer was at work on these files while they were read: read them again, say nothing.
+            self._log.debug("config read while %s changed; reading again", ", ".join(torn))
+            self.metrics.config_reads_torn.inc()
+            outcome = self._loader.load()
+            torn = self._loader.changed_since_read()
+        return _Read(outcome, version(outcome.files), self.secrets.read(), torn)
+
+    def _held_back(self, read: _Read, detected: float, settle: SettleMode) -> bool:
+        """Whether ``read`` is held back (screened reads only); any read taken ends a hold."""
+        files = read.outcome.files
+        if settle == "take":
+            self._settle.take(files)
+            return False
+        refused = bool(read.outcome.diagnostics)
+        held = self._settle.screen(files, detected, refused=refused, torn=read.torn)
+        if held is None:
+            return False
+        reason, why = held
+        self.metrics.config_reads_held.labels(reason=reason).inc()
+        wait = self._settle.remaining() * 1000
+        self._log.info("config read held back: %s; read again in %.0f ms unless it changes", why, wait)
+        return True
+
+    async def _read_held_again(self, detected: float) -> Outcome | None:
+        return await self._serve(self._read, "files changed", detected, restored=None, settle="again")
 
     async def _rebuild(
         self,

@@ -262,6 +262,7 @@ class GitxdsService:
 
     async def stop(self, grace: float = 1.0) -> None:
         self._stop.set()
+        self.reconciler.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -276,7 +277,7 @@ class GitxdsService:
             self._checkout_lock.release()
 
     async def _on_files_changed(self) -> None:
-        await self.reconciler.reload("files changed", detected_at=time.monotonic())
+        await self.reconciler.files_changed(detected_at=time.monotonic())
 
     async def _watch(self, directory: Path, on_change: Callable[[], Awaitable[None]]) -> None:
         """Call ``on_change`` after each burst of changes in ``directory``, from now on."""
