@@ -31,6 +31,7 @@ def exported() -> dict[str, set[str]]:
     metrics.convergence_seconds.observe(0.02)
     metrics.config_reloads.labels(result="served").inc()
     metrics.reload_failures.labels(reason="io_error").inc()
+    metrics.config_reads_held.labels(reason="emptied").inc()
     samples: dict[str, set[str]] = {}
     text = generate_latest(metrics.registry).decode()
     for family in text_string_to_metric_families(text):
