@@ -133,7 +133,7 @@ def register(subparsers: Any) -> None:
     )
     add_xds_tls_arguments(parser)
     parser.add_argument(
-        "--debounce", default="20ms", help="quiet time that ends a burst of file changes (%(default)s)"
+        "--debounce", default="5ms", help="quiet time that ends a burst of file changes (%(default)s)"
     )
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))

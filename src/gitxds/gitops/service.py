@@ -60,7 +60,7 @@ class ServeOptions:
     admin_token: str | None = None
     admin_allowed_hosts: frozenset[str] = frozenset()  # Host names answered without a token
     insecure: bool = False  # allow xDS without mutual TLS / admin without a token beyond loopback
-    watch_quiet_ms: int = 20
+    watch_quiet_ms: int = 5  # see docs/operations.md: detection latency against idle CPU
     watch_max_delay_ms: int = 500
     xds_tls: XdsServerTls | None = None  # TLS (mutual with a client CA) on the xDS port
     kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster

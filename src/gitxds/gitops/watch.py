@@ -46,7 +46,7 @@ class ConfigWatcher:
         config_dir: Path,
         on_change: Callable[[], Awaitable[None]],
         *,
-        quiet_ms: int = 20,
+        quiet_ms: int = 5,
         max_delay_ms: int = 500,
         logger: logging.Logger | None = None,
     ) -> None:
