@@ -5,7 +5,7 @@ replaces a file (temporary file + rename) and times the call of ``on_change``. I
 ``gitxds serve --no-envoy-validate`` on a small config, left alone for ``--idle-seconds``; its user +
 system CPU over that time, from /proc (the resident validator Envoy is another process, and is off).
 
-    python -m bench.watch_latency [--quiet-ms 20 5 2] [--trials 40] [--idle-seconds 20]
+    python -m bench.watch_latency [--quiet-ms 20 5] [--trials 40] [--idle-seconds 15]
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ def idle_cpu_percent(directory: Path, quiet_ms: int, seconds: float) -> float:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.watch_latency", description=__doc__)
-    parser.add_argument("--quiet-ms", type=int, nargs="+", default=[20, 5, 2])
+    parser.add_argument("--quiet-ms", type=int, nargs="+", default=[20, 5])
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument("--idle-seconds", type=float, default=15.0)
     args = parser.parse_args(argv)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'quiet':>6} {'detect p50':>11} {'p99':>8} {'idle CPU':>9}  ({args.trials} trials)")
