@@ -3,7 +3,8 @@ changes files in place: truncated, then written after a pause; half written, the
 
 While the writer pauses (until gitxds has looked at the half-done file: its held-back counter moves),
 Envoy keeps answering from the old config: no gateway is dropped and no refusal is recorded. An
-intentional emptying is still served once the grace period has passed.
+intentional emptying is still served once the grace period has passed. The grace is 3 s here (250 ms
+by default) so that a loaded machine cannot stretch the writer's pause past it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def test_a_writer_in_the_middle_of_a_write_is_never_served(tmp_path: Path) -> No
     (config / "gateway.yaml").write_text(gateway)
     (config / "backends.yaml").write_text(BACKENDS.format(a=a.port, b=b.port))
     (config / "route.yaml").write_text(ROUTE.format(backend="model-a"))
-    serve = ServeProcess(config, tmp_path, "--log-level", "info")
+    serve = ServeProcess(config, tmp_path, "--log-level", "info", "--write-grace", "3s")
     envoy: EnvoyProcess | None = None
     try:
         bootstrap: dict[str, Any] = YAML(typ="safe").load(serve.bootstrap("envoy-1", cluster))

@@ -136,6 +136,12 @@ def register(subparsers: Any) -> None:
         "--debounce", default="5ms", help="quiet time that ends a burst of file changes (%(default)s)"
     )
     parser.add_argument("--max-delay", default="500ms", help="longest a steady stream of changes waits")
+    parser.add_argument(
+        "--write-grace",
+        default="250ms",
+        help="how long a read of the config directory that looks half-written (a file emptied or gone, "
+        "or refused right after a change) is held back before it is taken as it is (%(default)s)",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(handler=run)
 
@@ -165,6 +171,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         poll_ms = parse_duration(args.poll)
         quiet_ms = parse_duration(args.debounce)
         max_delay_ms = parse_duration(args.max_delay)
+        write_grace_ms = parse_duration(args.write_grace)
         settle_ms = parse_duration(args.rollout_settle)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -198,6 +205,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         insecure=args.insecure,
         watch_quiet_ms=quiet_ms,
         watch_max_delay_ms=max_delay_ms,
+        write_grace_ms=write_grace_ms,
         xds_tls=xds_tls_from(args),
         kubeconfig=args.kubeconfig,
         in_cluster=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),

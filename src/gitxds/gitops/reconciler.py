@@ -33,7 +33,7 @@ from gitxds.gitops.inputs import Built, Inputs, build, kubernetes_sources
 from gitxds.gitops.pipeline import IncrementalLoader, LoadOutcome
 from gitxds.gitops.resident_validator import ResidentValidator
 from gitxds.gitops.secrets import Secrets, SecretStore
-from gitxds.gitops.settle import TORN_RETRIES, Settle
+from gitxds.gitops.settle import GRACE_SECONDS, TORN_RETRIES, Settle
 from gitxds.gitops.status import Attempt, ConfigStatus, ReloadFailure
 from gitxds.gitops.version import ConfigVersion
 from gitxds.metrics import Metrics
@@ -102,6 +102,7 @@ class Reconciler:
         follow: FollowSources | None = None,
         rollouts: RolloutController | None = None,
         validator: ResidentValidator | None = None,
+        write_grace: float = GRACE_SECONDS,
     ) -> None:
         self.config_dir = config_dir
         self.cache = cache
@@ -124,7 +125,7 @@ class Reconciler:
         self._translation = TranslationMemo()
         self._endpoints: dict[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]] = {}
         self._lock = asyncio.Lock()
-        self._settle = Settle(clock, self._read_held_again)
+        self._settle = Settle(clock, self._read_held_again, write_grace)
         cache.set_resolver(ir.Model().gateway_for_node)  # nothing served: no node has a gateway
 
     @property

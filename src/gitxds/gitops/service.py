@@ -62,6 +62,7 @@ class ServeOptions:
     insecure: bool = False  # allow xDS without mutual TLS / admin without a token beyond loopback
     watch_quiet_ms: int = 5  # see docs/operations.md: detection latency against idle CPU
     watch_max_delay_ms: int = 500
+    write_grace_ms: int = 250  # a read that looks half-written waits this long (gitxds.gitops.settle)
     xds_tls: XdsServerTls | None = None  # TLS (mutual with a client CA) on the xDS port
     kubeconfig: Path | None = None  # for kubernetes backends; else in-cluster when in_cluster
     in_cluster: bool = False
@@ -167,6 +168,7 @@ class GitxdsService:
             follow=self._follow_kubernetes_sources,
             rollouts=self.rollout_driver.controller,
             validator=self.validator,
+            write_grace=options.write_grace_ms / 1000,
         )
         self.discovered = EndpointFeed(self._start_discovery, self.reconciler.set_endpoints, logger=self._log)
         self.xds = XdsServer(

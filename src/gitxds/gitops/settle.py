@@ -18,7 +18,7 @@ loaded machine), so each reload the watcher triggers is screened:
   refused, logged at info and counted in ``gitxds_config_reads_held_total{reason}``. It is read
   again when the writer's next event arrives, or after :data:`GRACE_SECONDS` when none does.
 - A read is taken as it is once the files held back have stayed the same for the grace period (a
-  writer still at work restarts it, for at most :data:`MAX_HOLD_SECONDS` in all): an intentional
+  writer still at work restarts it, for at most :data:`MAX_HOLDS` grace periods in all): an intentional
   emptying, deletion or broken edit is served (or refused) a quarter of a second later than a good
   edit would be.
 
@@ -32,10 +32,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-__all__ = ["GRACE_SECONDS", "MAX_HOLD_SECONDS", "TORN_RETRIES", "Settle", "signs_of_a_write"]
+__all__ = ["GRACE_SECONDS", "MAX_HOLDS", "TORN_RETRIES", "Settle", "signs_of_a_write"]
 
-GRACE_SECONDS = 0.25
-MAX_HOLD_SECONDS = 2.0  # a writer that never stops cannot hold every change back for ever
+GRACE_SECONDS = 0.25  # the default of ``gitxds serve --write-grace``
+MAX_HOLDS = 8  # a writer that never stops holds changes back for at most this many grace periods
 TORN_RETRIES = 3
 _BLOCK = 4096  # page size, and a divisor of the buffer sizes writers flush in (4, 8, 64 KiB)
 
@@ -107,7 +107,7 @@ class Settle:
             since = self.held_since = now
             self._held = current
         # (a timer may fire a hair early: never hold again for less than a millisecond)
-        if now - since >= self.grace - 1e-3 or now - self._first_held >= MAX_HOLD_SECONDS:
+        if now - since >= self.grace - 1e-3 or now - self._first_held >= self.grace * MAX_HOLDS:
             self.take(current.items())
             return None
         self._cancel_timer()
@@ -123,7 +123,7 @@ class Settle:
     def remaining(self) -> float:
         """Seconds until the read being held back is taken as it is."""
         assert self.held_since is not None
-        deadline = min(self.held_since + self.grace, self._first_held + MAX_HOLD_SECONDS)
+        deadline = min(self.held_since + self.grace, self._first_held + self.grace * MAX_HOLDS)
         return max(0.0, deadline - self._clock())
 
     def close(self) -> None:
