@@ -35,7 +35,7 @@ class Breaker:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.armed = False
         self.raised = 0
-        original: Callable[..., Any] = inputs_module.translate_gateway
+        original: Callable[..., Any] = inputs_module.translate_incrementally
 
         def translate(*args: Any, **kwargs: Any) -> Any:
             if self.armed:
@@ -43,7 +43,7 @@ class Breaker:
                 raise RuntimeError("injected: a bug in a build step")
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(inputs_module, "translate_gateway", translate)
+        monkeypatch.setattr(inputs_module, "translate_incrementally", translate)
 
 
 def failures(service: GitxdsService) -> int:

@@ -18,12 +18,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import gitxds.translators.xds.gateway as gateway_module
+import gitxds.translators.xds.incremental as incremental_module
 from gitxds import ir, typeurls
 from gitxds.gitops.envoy_check import find_envoy
 from gitxds.gitops.reconciler import Reconciler
 from gitxds.gitops.secrets import SecretStore
 from gitxds.gitops.status import Attempt, ReloadFailure
 from gitxds.metrics import Metrics
+from gitxds.translators.xds import redacted_documents, resource_documents
 from gitxds.xds.cache import SnapshotCache
 
 from .helpers import route, write_config
@@ -114,17 +116,23 @@ class Writer:
 
 @pytest.fixture
 def translations(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every call of the translator, wherever it was imported, recorded by gateway name."""
+    """Every call of the translators (cold and incremental), wherever they were imported, recorded by
+    gateway name."""
     calls: list[str] = []
-    original = gateway_module.translate_gateway
+    for name, original in (
+        ("translate_gateway", gateway_module.translate_gateway),
+        ("translate_incrementally", incremental_module.translate_incrementally),
+    ):
 
-    def counted(model: ir.Model, gateway: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(gateway)
-        return original(model, gateway, *args, **kwargs)
+        def counted(
+            model: ir.Model, gateway: str, *args: Any, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            calls.append(gateway)
+            return _original(model, gateway, *args, **kwargs)
 
-    for module in list(sys.modules.values()):
-        if module is not None and getattr(module, "translate_gateway", None) is original:
-            monkeypatch.setattr(module, "translate_gateway", counted)
+        for module in list(sys.modules.values()):
+            if module is not None and getattr(module, name, None) is original:
+                monkeypatch.setattr(module, name, counted)
     yield calls
 
 
@@ -140,6 +148,16 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, error: Ex
         return original(*args, **kwargs)
 
     monkeypatch.setattr(target, name, failing)
+
+
+def cold_documents(writer: Writer, gateway: str) -> dict[str, list[dict[str, Any]]]:
+    """What a translation from nothing of the served model gives, as the dumps show it."""
+    served = writer.reconciler.served
+    assert served is not None
+    resources = gateway_module.translate_gateway(
+        served.model, gateway, served.secrets.values, served.endpoints
+    )
+    return redacted_documents(resource_documents(resources), writer.reconciler.redact)
 
 
 def test_build_time_and_detection_come_from_the_injected_clocks(tmp_path: Path) -> None:
@@ -189,9 +207,8 @@ def test_an_error_in_a_build_step_fails_that_reload_only(
     first = writer.served()
     before = writer.cache.get("edge")
 
-    import gitxds.gitops.inputs as inputs_module
-
-    fail_once(monkeypatch, inputs_module, "translate_gateway", KeyError("a bug in a builder"))
+    # Midway through the incremental translation of the changed route: what it kept is dropped.
+    fail_once(monkeypatch, incremental_module, "routes_for", KeyError("a bug in a builder"))
     (config / "route.yaml").write_text(route("green"))
     failure = writer.reload("files changed")
     assert isinstance(failure, ReloadFailure)
@@ -206,6 +223,7 @@ def test_an_error_in_a_build_step_fails_that_reload_only(
     again = writer.served("files changed")  # the next change reloads normally
     assert again.version != first.version
     assert writer.cache.get("edge") is not before
+    assert writer.reconciler.documents("edge") == cold_documents(writer, "edge")
 
 
 def test_an_unreadable_config_is_an_io_failure_and_serving_goes_on(

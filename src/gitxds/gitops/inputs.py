@@ -8,7 +8,8 @@ what is served). Another input is one more field here, replaced through ``Reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from gitxds import ir
 from gitxds.gitops.secrets import Secrets
 from gitxds.rollout.controller import Applied
-from gitxds.translators.xds import TranslationMemo, translate_gateway
+from gitxds.translators.xds import TranslationMemo, as_messages, translate_gateway, translate_incrementally
 from gitxds.xds.cache import EncodingMemo, Snapshot
 
 Endpoints = Mapping[ir.KubernetesEndpoints, tuple[ir.Endpoint, ...]]
@@ -37,7 +38,51 @@ class Inputs:
 
 
 def kubernetes_sources(model: ir.Model) -> frozenset[ir.KubernetesEndpoints]:
-    return frozenset(b.endpoints for b in model.backends if isinstance(b.endpoints, ir.KubernetesEndpoints))
+    return _SOURCES.of(model.backends)
+
+
+class _SourcesMemo:
+    """The walk over every backend is done again only when the backends are not the very objects of
+    the last call: a build after a route edit costs a comparison in C here."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[ir.Backend, ...], frozenset[ir.KubernetesEndpoints]] = ((), frozenset())
+
+    def of(self, backends: tuple[ir.Backend, ...]) -> frozenset[ir.KubernetesEndpoints]:
+        last_backends, last_sources = self._last  # one read: a racing writer replaces the pair at once
+        if _same_items(last_backends, backends):
+            return last_sources
+        sources = frozenset(b.endpoints for b in backends if isinstance(b.endpoints, ir.KubernetesEndpoints))
+        self._last = (backends, sources)
+        return sources
+
+
+_SOURCES = _SourcesMemo()
+
+
+def _same_items(first: tuple[Any, ...], second: tuple[Any, ...]) -> bool:
+    """The very same objects in the same order (compared in C)."""
+    return first is second or (len(first) == len(second) and all(map(operator.is_, first, second)))
+
+
+class _Messages(Mapping[str, dict[str, list[Any]]]):
+    """Gateway -> type URL -> messages, decoded from what the translation kept serialized when first
+    asked (only the fallback Envoy check asks)."""
+
+    def __init__(self, resources: dict[str, dict[str, list[Any]]]) -> None:
+        self._resources = resources
+        self._decoded: dict[str, dict[str, list[Any]]] = {}
+
+    def __getitem__(self, gateway: str) -> dict[str, list[Any]]:
+        if gateway not in self._decoded:
+            self._decoded[gateway] = as_messages(self._resources[gateway])
+        return self._decoded[gateway]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._resources)
+
+    def __len__(self) -> int:
+        return len(self._resources)
 
 
 @dataclass(frozen=True)
@@ -46,7 +91,7 @@ class Built:
 
     inputs: Inputs
     snapshots: dict[str, Snapshot]
-    messages: dict[str, dict[str, list[Any]]]  # gateway -> type URL -> messages; empty unless kept
+    messages: Mapping[str, dict[str, list[Any]]]  # gateway -> type URL -> messages; empty unless kept
 
 
 def build(
@@ -65,12 +110,15 @@ def build(
     snapshots: dict[str, Snapshot] = {}
     messages: dict[str, dict[str, list[Any]]] = {}
     for gateway in inputs.model.gateways:
-        resources = translate_gateway(
-            inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints, memo=translation
-        )
+        if translation is None:
+            resources = translate_gateway(inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints)
+        else:
+            resources = translate_incrementally(
+                inputs.model, gateway.name, inputs.secrets.values, inputs.endpoints, translation
+            )
         snapshots[gateway.name] = memo.snapshot(
             resources, config_version=inputs.version, previous=previous(gateway.name), group=gateway.name
         )
         if keep_messages:
             messages[gateway.name] = resources
-    return Built(inputs, snapshots, messages)
+    return Built(inputs, snapshots, _Messages(messages))

@@ -22,6 +22,7 @@ from gitxds.translators.xds.endpoints import (
 )
 from gitxds.translators.xds.filters import FilterPlan, filter_plan_for, http_filters_for
 from gitxds.translators.xds.gateway import hash_headers_for, translate_gateway
+from gitxds.translators.xds.incremental import RouteConfigurationBytes, as_messages, translate_incrementally
 from gitxds.translators.xds.listeners import listener_for, listener_name, route_configuration_name
 from gitxds.translators.xds.memo import TranslationMemo
 from gitxds.translators.xds.routes import (
@@ -39,11 +40,13 @@ __all__ = [
     "XDS_CLUSTER",
     "DiscoveredEndpoints",
     "FilterPlan",
+    "RouteConfigurationBytes",
     "SecretValues",
     "TranslationMemo",
     "UnknownSecretError",
     "aggregate_cluster_for",
     "aggregate_cluster_name",
+    "as_messages",
     "bootstrap_json",
     "cluster_for",
     "discovered_assignments",
@@ -65,5 +68,6 @@ __all__ = [
     "static_bootstrap",
     "static_bootstrap_of",
     "translate_gateway",
+    "translate_incrementally",
     "virtual_hosts_for",
 ]

@@ -18,7 +18,15 @@ from gitxds.translators.xds.memo import TranslationMemo
 from gitxds.translators.xds.routes import route_configuration_for, routes_for, virtual_hosts_for
 from gitxds.translators.xds.secrets import SecretValues, secret_for
 
-__all__ = ["grpc_service_backends", "hash_headers_for", "routed_backends", "translate_gateway"]
+__all__ = [
+    "by_name",
+    "discovered_for",
+    "gateway_secrets",
+    "grpc_service_backends",
+    "hash_headers_for",
+    "routed_backends",
+    "translate_gateway",
+]
 
 Resources = dict[str, list[Message]]
 M = TypeVar("M")
@@ -55,7 +63,7 @@ def grpc_service_backends(model: ir.Model, rules: Iterable[ir.Rule]) -> set[str]
     return names
 
 
-def _by_name(resources: Iterable[Message], name_field: str = "name") -> list[Message]:
+def by_name(resources: Iterable[M], name_field: str = "name") -> list[M]:
     unique = {getattr(resource, name_field): resource for resource in resources}
     return [unique[name] for name in sorted(unique)]
 
@@ -122,7 +130,7 @@ def translate_gateway(
         build(
             "endpoints",
             b,
-            _discovered_for(b, discovered),
+            discovered_for(b, discovered),
             partial(load_assignment_for, b, secret_values, discovered),
         )
         for b in backends
@@ -130,20 +138,25 @@ def translate_gateway(
     ]
     if memo is not None:
         memo.end(gateway, frozenset(g.name for g in model.gateways))
-    tls_secrets = {listener.tls_secret for listener in the_gateway.listeners if listener.tls_secret}
     return {
-        typeurls.LISTENER: _by_name(listener_for(the_gateway, lst, plan) for lst in the_gateway.listeners),
-        typeurls.ROUTE: _by_name(
+        typeurls.LISTENER: by_name(listener_for(the_gateway, lst, plan) for lst in the_gateway.listeners),
+        typeurls.ROUTE: by_name(
             route_configuration_for(route_configuration_name(gateway, lst), virtual_hosts)
             for lst in the_gateway.listeners
         ),
-        typeurls.CLUSTER: _by_name(clusters),
-        typeurls.ENDPOINT: _by_name(endpoints, "cluster_name"),
-        typeurls.SECRET: _by_name(secret_for(name, secret_values) for name in tls_secrets),
+        typeurls.CLUSTER: by_name(clusters),
+        typeurls.ENDPOINT: by_name(endpoints, "cluster_name"),
+        typeurls.SECRET: gateway_secrets(the_gateway, secret_values),
     }
 
 
-def _discovered_for(backend: ir.Backend, discovered: DiscoveredEndpoints | None) -> Hashable:
+def gateway_secrets(gateway: ir.Gateway, secrets: SecretValues) -> list[Message]:
+    """The TLS certificates of the gateway's HTTPS listeners, by name."""
+    names = {listener.tls_secret for listener in gateway.listeners if listener.tls_secret}
+    return by_name(secret_for(name, secrets) for name in names)
+
+
+def discovered_for(backend: ir.Backend, discovered: DiscoveredEndpoints | None) -> Hashable:
     """What a backend's endpoints depend on besides the backend: those discovered for it."""
     source = backend.endpoints
     if not isinstance(source, ir.KubernetesEndpoints) or discovered is None:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from gitxds.translators.xds.incremental import GatewayState
 
 __all__ = ["TranslationMemo"]
 
@@ -34,6 +37,8 @@ class TranslationMemo:
     def __init__(self) -> None:
         self._gateways: dict[str, _GatewayTables] = {}
         self.built = 0  # resources built (not reused) in the last build
+        # What ``translate_incrementally`` keeps per gateway (serve's builds; see :mod:`.incremental`).
+        self.states: dict[str, GatewayState] = {}
 
     def begin(self, gateway: str, shared: Hashable) -> None:
         tables = self._gateways.setdefault(gateway, _GatewayTables())

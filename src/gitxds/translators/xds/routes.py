@@ -53,6 +53,8 @@ __all__ = [
     "ANY_HOST",
     "BACKEND_HEADER",
     "FALLBACK_RETRY_ON",
+    "backend_header_option",
+    "cluster_for_backend",
     "header_matcher_for",
     "request_mirror_policies_for",
     "retry_policy_for",
@@ -60,6 +62,7 @@ __all__ = [
     "route_configuration_for",
     "route_match_for",
     "routes_for",
+    "specificity",
     "virtual_hosts_for",
     "weighted_clusters_for",
 ]
@@ -119,7 +122,7 @@ def _fill_match(route_match: RouteMatch, match: ir.Match) -> None:
         route_match.dynamic_metadata.append(model_matcher(match.model))
 
 
-def _cluster_for_backend(backend: str, rule: ir.Rule) -> str:
+def cluster_for_backend(backend: str, rule: ir.Rule) -> str:
     fallback = fallback_of(backend, rule.fallback)
     return aggregate_cluster_name(backend, fallback) if fallback else backend
 
@@ -127,7 +130,7 @@ def _cluster_for_backend(backend: str, rule: ir.Rule) -> str:
 def weighted_clusters_for(rule: ir.Rule) -> WeightedCluster:
     return WeightedCluster(
         clusters=[
-            WeightedCluster.ClusterWeight(name=_cluster_for_backend(b.backend, rule), weight=uint32(b.weight))
+            WeightedCluster.ClusterWeight(name=cluster_for_backend(b.backend, rule), weight=uint32(b.weight))
             for b in rule.backends
         ]
     )
@@ -168,7 +171,7 @@ def route_action_for(rule: ir.Rule, hash_headers: tuple[str, ...]) -> RouteActio
 
 def _fill_action(action: RouteAction, rule: ir.Rule, hash_headers: tuple[str, ...]) -> None:
     if len(rule.backends) == 1:
-        action.cluster = _cluster_for_backend(rule.backends[0].backend, rule)
+        action.cluster = cluster_for_backend(rule.backends[0].backend, rule)
     else:
         action.weighted_clusters.CopyFrom(weighted_clusters_for(rule))
     if rule.streaming is not None:
@@ -225,7 +228,7 @@ def _set_match(route: Route, match: ir.Match, plan: FilterPlan) -> None:
         route.metadata.filter_metadata[AI_NAMESPACE].update({MODEL_LABEL_KEY: OTHER_MODEL})
 
 
-def _specificity(match: ir.Match) -> tuple[int, int, int]:
+def specificity(match: ir.Match) -> tuple[int, int, int]:
     """Sort key, smaller first: path kind, then longer path, then more conditions."""
     conditions = len(match.headers) + bool(match.methods) + (match.model is not None)
     path = match.path
@@ -268,7 +271,7 @@ def _model_routes(rules: Sequence[ir.Rule], plan: FilterPlan) -> tuple[list[tupl
         reading.direct_response.CopyFrom(invalid_body_response())
         for filter_name, config in _shared_configs(group, plan).items():
             reading.typed_per_filter_config[filter_name].CopyFrom(config)
-        key = (*_specificity(match)[:2], -len(match.headers) - bool(match.methods) - 1)
+        key = (*specificity(match)[:2], -len(match.headers) - bool(match.methods) - 1)
         first.append(((key, 0), reading))
         unknown = Route(name=f"gitxds.model-unknown#{index}", match=route_match_for(match))
         unknown.match.dynamic_metadata.append(model_present_matcher())
@@ -281,7 +284,7 @@ def _ordered_routes(
     rules: Sequence[ir.Rule], routes_by_rule: dict[str, list[Route]], plan: FilterPlan
 ) -> list[Route]:
     keyed: list[tuple[Any, Route]] = [
-        ((_specificity(match), 1), envoy_route)
+        ((specificity(match), 1), envoy_route)
         for rule in rules
         for match, envoy_route in zip(rule.matches or (ir.Match(),), routes_by_rule[rule.name], strict=True)
     ]
@@ -313,15 +316,19 @@ def virtual_hosts_for(
     return hosts
 
 
-def route_configuration_for(name: str, virtual_hosts: Iterable[VirtualHost]) -> RouteConfiguration:
-    backend_header = HeaderValueOption(
+def backend_header_option() -> HeaderValueOption:
+    """Every answer names the Backend that gave it (see ``BACKEND_HEADER``)."""
+    return HeaderValueOption(
         header=HeaderValue(
             key=BACKEND_HEADER, value=f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:{BACKEND_METADATA_KEY})%"
         ),
         append_action=HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
     )
+
+
+def route_configuration_for(name: str, virtual_hosts: Iterable[VirtualHost]) -> RouteConfiguration:
     return RouteConfiguration(
         name=name,
         virtual_hosts=virtual_hosts,
-        response_headers_to_add=[backend_header],
+        response_headers_to_add=[backend_header_option()],
     )

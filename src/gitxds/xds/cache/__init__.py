@@ -1,6 +1,6 @@
 """Immutable xDS snapshots per node group; each resource serialized once per version."""
 
-from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder, decode, resource_name
+from gitxds.xds.cache.encoding import EncodedResource, Preserialized, ResourceEncoder, decode, resource_name
 from gitxds.xds.cache.interface import ChangeCallback, GroupResolver, SnapshotSource
 from gitxds.xds.cache.memo import EncodingMemo
 from gitxds.xds.cache.partial_routes import Narrowed, RouteNarrowing
@@ -17,6 +17,7 @@ __all__ = [
     "GroupResolver",
     "InconsistentSnapshotError",
     "Narrowed",
+    "Preserialized",
     "Reference",
     "ResourceEncoder",
     "ResourceSet",

@@ -7,8 +7,10 @@ bytes instead of serializing messages per stream.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any as AnyType
+from typing import Protocol
 
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
@@ -19,32 +21,19 @@ from google.protobuf.message import Message
 
 from gitxds import typeurls
 from gitxds.hashing import content_hash
-from gitxds.xds.cache.references import Reference, references_of
+from gitxds.protowire import field_header, string_field
+from gitxds.xds.cache.references import Named, Reference, named_of
 
-_LENGTH_DELIMITED = 2
-
-
-def varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative integer."""
-    out = bytearray()
-    while True:
-        low = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def field_header(field_number: int, length: int) -> bytes:
-    """Tag and length of a length-delimited protobuf field."""
-    return varint((field_number << 3) | _LENGTH_DELIMITED) + varint(length)
-
-
-def string_field(field_number: int, value: str | bytes) -> bytes:
-    raw = value.encode() if isinstance(value, str) else value
-    return field_header(field_number, len(raw)) + raw
+__all__ = [
+    "EncodedResource",
+    "Preserialized",
+    "ResourceEncoder",
+    "decode",
+    "decode_any",
+    "field_header",
+    "resource_name",
+    "string_field",
+]
 
 
 def resource_name(type_url: str, message: Message) -> str:
@@ -54,27 +43,61 @@ def resource_name(type_url: str, message: Message) -> str:
     return str(getattr(message, "name"))  # noqa: B009
 
 
+class Preserialized(Protocol):
+    """A resource its builder serialized itself (deterministically), with what it names.
+
+    The builder of a large resource assembles its bytes from parts it keeps (a RouteConfiguration of
+    10,000 routes from each route's bytes), so the cache takes the bytes as they are. ``parts`` is
+    whatever the builder exposes of them; the cache keeps it on the encoded resource."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> bytes: ...
+
+    @property
+    def named(self) -> Named: ...
+
+    @property
+    def parts(self) -> object: ...
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class EncodedResource:
     """One resource at one version, serialized once and shared by every stream and snapshot.
 
     ``sotw_prefix + any_bytes`` is the resource as an entry of ``DiscoveryResponse.resources``;
     ``delta_prefix + any_bytes`` is the same as an entry of ``DeltaDiscoveryResponse.resources``.
-    ``references`` are the other resources this one names (a route's clusters, a listener's route
-    configuration, a cluster's EDS name), used for consistency checks and make-before-break.
+    ``named`` holds the other resources this one names, by type URL (a route's clusters, a listener's
+    route configuration, a cluster's EDS name), used for consistency checks and make-before-break.
+    ``parts``: what a builder that serialized the resource itself exposes of its parts, else None.
     """
 
     type_url: str
     name: str
     version: str
     any_bytes: bytes
-    references: frozenset[Reference]
+    named: Mapping[str, frozenset[str]]
     sotw_prefix: bytes
     delta_prefix: bytes
+    parts: object = None
+
+    @property
+    def references(self) -> frozenset[Reference]:
+        """``named`` as references (the slow paths ask: problems of an inconsistent snapshot)."""
+        return frozenset(
+            Reference(type_url, name) for type_url, names in self.named.items() for name in names
+        )
 
     @classmethod
     def from_any_bytes(
-        cls, type_url: str, name: str, any_bytes: bytes, references: frozenset[Reference] = frozenset()
+        cls,
+        type_url: str,
+        name: str,
+        any_bytes: bytes,
+        named: Named | None = None,
+        parts: object = None,
     ) -> EncodedResource:
         version = content_hash(any_bytes)
         # Resource{name=3, version=1, resource=2 (Any)}; the Any payload itself follows the prefix.
@@ -85,9 +108,10 @@ class EncodedResource:
             name=name,
             version=version,
             any_bytes=any_bytes,
-            references=references,
+            named=named or {},
             sotw_prefix=field_header(2, len(any_bytes)),
             delta_prefix=delta_prefix,
+            parts=parts,
         )
 
 
@@ -105,13 +129,22 @@ class ResourceEncoder:
 
     def encode_serialized(self, type_url: str, message: Message, value: bytes) -> EncodedResource:
         """Like :meth:`encode`, for a message already serialized (deterministically) as ``value``."""
+        self._check(type_url)
+        any_bytes = string_field(1, type_url) + string_field(2, value)
+        return EncodedResource.from_any_bytes(
+            type_url, resource_name(type_url, message), any_bytes, named_of(type_url, message)
+        )
+
+    def encode_preserialized(self, type_url: str, item: Preserialized) -> EncodedResource:
+        """Like :meth:`encode`, for a resource its builder serialized (see :class:`Preserialized`)."""
+        self._check(type_url)
+        any_bytes = string_field(1, type_url) + string_field(2, item.value)
+        return EncodedResource.from_any_bytes(type_url, item.name, any_bytes, item.named, item.parts)
+
+    def _check(self, type_url: str) -> None:
         if type_url not in typeurls.SHORT_NAMES:
             raise ValueError(f"unsupported resource type {type_url}")
         self.encoded_count += 1
-        any_bytes = string_field(1, type_url) + string_field(2, value)
-        return EncodedResource.from_any_bytes(
-            type_url, resource_name(type_url, message), any_bytes, references_of(type_url, message)
-        )
 
 
 def decode(encoded: EncodedResource) -> Message:

@@ -19,7 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from google.protobuf.message import Message
 
-from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder
+from gitxds.xds.cache.encoding import (
+    EncodedResource,
+    Preserialized,
+    ResourceEncoder,
+    field_header,
+    string_field,
+)
 from gitxds.xds.cache.snapshot import InconsistentSnapshotError, ResourceInput, Snapshot
 
 __all__ = ["EncodingMemo"]
@@ -43,6 +49,9 @@ class EncodingMemo:
         # By (group, type URL): the list given for the latest snapshot and its encodings.
         self._older_lists: dict[tuple[str, str], _Listed] = {}
         self._used_lists: dict[tuple[str, str], _Listed] = {}
+        # Preserialized resources by (type URL, name): compared with the bytes last encoded.
+        self._older_by_name: dict[tuple[str, str], EncodedResource] = {}
+        self._used_by_name: dict[tuple[str, str], EncodedResource] = {}
 
     @property
     def encoded_count(self) -> int:
@@ -98,7 +107,7 @@ class EncodingMemo:
         last = self._used_lists.get(key) or self._older_lists.get(key)
         if last is None:
             encoded = [self._encoded(type_url, item) for item in given]
-        elif len(last[0]) == len(given) and all(map(operator.is_, last[0], given)):
+        elif last[0] is given or (len(last[0]) == len(given) and all(map(operator.is_, last[0], given))):
             encoded = last[1]  # the very same items: the very same encodings
         else:
             # The last list keeps its items alive, so their ids stand for them.
@@ -108,7 +117,23 @@ class EncodingMemo:
         return encoded
 
     def _encoded(self, type_url: str, item: ResourceInput) -> EncodedResource:
-        return item if isinstance(item, EncodedResource) else self.encode(type_url, item)
+        if isinstance(item, EncodedResource):
+            return item
+        if isinstance(item, Message):
+            return self.encode(type_url, item)
+        return self._preserialized(type_url, item)
+
+    def _preserialized(self, type_url: str, item: Preserialized) -> EncodedResource:
+        """Recognized by its name and bytes (a large resource: no dictionary keyed by its bytes)."""
+        key = (type_url, item.name)
+        last = self._used_by_name.get(key) or self._older_by_name.get(key)
+        head = string_field(1, type_url) + field_header(2, len(item.value))
+        if last is not None and _is_concatenation(last.any_bytes, head, item.value):
+            encoded = last
+        else:
+            encoded = self.encoder.encode_preserialized(type_url, item)
+        self._used_by_name[key] = encoded
+        return encoded
 
     def retire(self) -> None:
         """Forget every resource not encoded since the previous call (call after each full build)."""
@@ -118,3 +143,10 @@ class EncodingMemo:
         self._used_messages = {}
         self._older_lists = self._used_lists
         self._used_lists = {}
+        self._older_by_name = self._used_by_name
+        self._used_by_name = {}
+
+
+def _is_concatenation(whole: bytes, head: bytes, tail: bytes) -> bool:
+    """``whole == head + tail`` without building ``head + tail`` (a large resource's bytes)."""
+    return len(whole) == len(head) + len(tail) and whole.startswith(head) and whole.endswith(tail)

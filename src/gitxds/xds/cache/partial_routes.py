@@ -176,4 +176,4 @@ def _edited(old: HostParts, value: bytes) -> tuple[HostParts, list[bytes] | None
 def _partial(resource: EncodedResource, parts: _Checked, routes: list[list[bytes]]) -> EncodedResource:
     hosts = [host.with_routes(fields) for host, fields in zip(parts.hosts, routes, strict=True)]
     any_bytes = string_field(1, typeurls.ROUTE) + string_field(2, join_route_config(parts.head, hosts))
-    return EncodedResource.from_any_bytes(typeurls.ROUTE, resource.name, any_bytes, resource.references)
+    return EncodedResource.from_any_bytes(typeurls.ROUTE, resource.name, any_bytes, resource.named)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -27,14 +27,26 @@ class Reference(NamedTuple):
     name: str
 
 
-def references_of(type_url: str, message: Message) -> frozenset[Reference]:
+Named = Mapping[str, frozenset[str]]
+"""The names a resource gives to resources of other types, by type URL (types it names nothing of
+are absent)."""
+
+
+def named_of(type_url: str, message: Message) -> Named:
     if type_url == typeurls.ROUTE:
-        return frozenset(Reference(typeurls.CLUSTER, name) for name in _route_config_clusters(message))
+        return _by_type(Reference(typeurls.CLUSTER, name) for name in _route_config_clusters(message))
     if type_url == typeurls.LISTENER:
-        return frozenset(_listener_references(message))
+        return _by_type(_listener_references(message))
     if type_url == typeurls.CLUSTER:
-        return frozenset(_cluster_references(message))
-    return frozenset()
+        return _by_type(_cluster_references(message))
+    return {}
+
+
+def _by_type(references: Iterable[Reference]) -> Named:
+    names: dict[str, set[str]] = {}
+    for reference in references:
+        names.setdefault(reference.type_url, set()).add(reference.name)
+    return {type_url: frozenset(each) for type_url, each in names.items()}
 
 
 def _route_config_clusters(route_config: Any) -> Iterator[str]:

@@ -12,11 +12,23 @@ from gitxds.hashing import content_hash
 from gitxds.xds.cache.encoding import EncodedResource, string_field
 from gitxds.xds.cache.references import Reference
 
+_CHECKS_KEPT = 8  # names sets remembered per set (each source table asks with its own)
+
 
 class ResourceSet:
     """Resources of one type by name. Never mutated after construction; derived values are memoized."""
 
-    __slots__ = ("_body", "_named", "_references", "_version", "_versions", "resources", "type_url")
+    __slots__ = (
+        "_body",
+        "_checked",
+        "_name_set",
+        "_named",
+        "_references",
+        "_version",
+        "_versions",
+        "resources",
+        "type_url",
+    )
 
     def __init__(self, type_url: str, resources: Mapping[str, EncodedResource]) -> None:
         self.type_url = type_url
@@ -25,6 +37,8 @@ class ResourceSet:
         self._versions: dict[str, str] | None = None
         self._references: frozenset[Reference] | None = None
         self._named: dict[str, frozenset[str]] = {}
+        self._name_set: frozenset[str] | None = None
+        self._checked: dict[tuple[bool, int], tuple[frozenset[str], bool]] = {}
         self._body: bytes | None = None
 
     @classmethod
@@ -43,6 +57,12 @@ class ResourceSet:
     def names(self) -> Iterable[str]:
         return self.resources.keys()
 
+    def name_set(self) -> frozenset[str]:
+        """The names of the resources in this set (a set, so subset checks need not build one)."""
+        if self._name_set is None:
+            self._name_set = frozenset(self.resources)
+        return self._name_set
+
     @property
     def version(self) -> str:
         """Content hash over every (name, version): equal contents give equal versions on every replica."""
@@ -56,6 +76,27 @@ class ResourceSet:
             self._versions = {name: resource.version for name, resource in self.resources.items()}
         return self._versions
 
+    def has_all(self, names: frozenset[str]) -> bool:
+        """Every one of ``names`` is in this set."""
+        return self._check(names, covers=True)
+
+    def within(self, names: frozenset[str]) -> bool:
+        """Every name in this set is one of ``names``."""
+        return self._check(names, covers=False)
+
+    def _check(self, names: frozenset[str], *, covers: bool) -> bool:
+        """Remembered by the identity of ``names``: a snapshot reuses unchanged tables and the names
+        they give, so a build checks again only what changed (a 10,000-name check is not free)."""
+        key = (covers, id(names))
+        known = self._checked.get(key)
+        if known is not None and known[0] is names:
+            return known[1]
+        result = names <= self.name_set() if covers else self.name_set() <= names
+        if len(self._checked) >= _CHECKS_KEPT:
+            del self._checked[next(iter(self._checked))]
+        self._checked[key] = (names, result)  # holds ``names``: its id stays its own
+        return result
+
     def references(self) -> frozenset[Reference]:
         """Every resource of another type that some resource in this set names."""
         if self._references is None:
@@ -66,7 +107,9 @@ class ResourceSet:
         """The names of resources of ``type_url`` that some resource in this set names."""
         names = self._named.get(type_url)
         if names is None:
-            names = frozenset(r.name for r in self.references() if r.type_url == type_url)
+            # Distinct objects only: the route configurations of a gateway's listeners share theirs.
+            parts = {id(each): each for r in self.resources.values() if (each := r.named.get(type_url))}
+            names = next(iter(parts.values())) if len(parts) == 1 else frozenset().union(*parts.values())
             self._named[type_url] = names
         return names
 

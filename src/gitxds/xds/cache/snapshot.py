@@ -7,13 +7,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from google.protobuf.message import Message
+
 from gitxds import typeurls
 from gitxds.errors import GitxdsError
 from gitxds.hashing import content_hash
 from gitxds.xds.cache.encoding import EncodedResource, ResourceEncoder
 from gitxds.xds.cache.resource_set import ResourceSet
 
-# A protobuf message, or an EncodedResource reused from an earlier snapshot.
+# A protobuf message, a Preserialized resource, or an EncodedResource reused from an earlier snapshot.
 ResourceInput = Any
 
 
@@ -107,21 +109,19 @@ class Snapshot:
     def consistent(self) -> list[str]:
         """Problems that would leave a proxy naming something it cannot get; empty when consistent.
 
-        Set operations on what each table names, which tables memoize: a table reused from an earlier
-        snapshot costs nothing again, so a build that changed one table checks about that table only.
+        Set operations on what each table names, which tables memoize (with the answers, by the names
+        asked about): a table reused from an earlier snapshot, naming the very same names, costs
+        nothing again, so a build that changed one table checks about that table only.
         """
         tables = {type_url: self.resources(type_url) for type_url in typeurls.PUSH_ORDER}
         missing = any(
-            not tables[source].named(target).issubset(tables[target].resources.keys())
+            not tables[target].has_all(tables[source].named(target))
             for source in (typeurls.LISTENER, typeurls.ROUTE, typeurls.CLUSTER)
             for target in typeurls.PUSH_ORDER
             if target != typeurls.ENDPOINT
         )
-        unnamed = (
-            not tables[typeurls.CLUSTER]
-            .named(typeurls.ENDPOINT)
-            .issuperset(tables[typeurls.ENDPOINT].resources.keys())
-        )
+        eds_names = tables[typeurls.CLUSTER].named(typeurls.ENDPOINT)
+        unnamed = not tables[typeurls.ENDPOINT].within(eds_names)
         return self._problems() if missing or unnamed else []
 
     def _problems(self) -> list[str]:
@@ -150,7 +150,9 @@ def _encoded(encoder: ResourceEncoder, type_url: str, item: ResourceInput) -> En
         if item.type_url != type_url:
             raise ValueError(f"{item.name!r} is a {item.type_url}, listed under {type_url}")
         return item
-    return encoder.encode(type_url, item)
+    if isinstance(item, Message):
+        return encoder.encode(type_url, item)
+    return encoder.encode_preserialized(type_url, item)
 
 
 def _table(type_url: str, encoded: list[EncodedResource]) -> ResourceSet:
