@@ -7,8 +7,10 @@ proxies get: Git's model with each rolling rule's backends blended. All three ar
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from typing import Any
 
 from gitxds import ir
@@ -48,6 +50,8 @@ class Rollouts:
 
 
 def covered_rules(model: ir.Model) -> Iterator[tuple[ir.Rule, ir.RolloutPolicy]]:
+    if not model.rollout_policies:
+        return  # no walk over every route: most configs have no rollout policy
     for route in model.routes:
         policy = model.rollout_policy_for(route.name)
         if policy is not None:
@@ -73,7 +77,7 @@ def _route_of(rule: str) -> str:
 
 def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts:
     """The rollouts after Git moved to ``model`` (``version``); the first version ever starts none."""
-    declared = {rule.name: split_of(rule.backends) for route in model.routes for rule in route.rules}
+    declared = _DECLARED.of(model.routes)
     rollouts: dict[str, RuleRollout] = {}
     for rule, policy in covered_rules(model):
         current = state.rollouts.get(rule.name)
@@ -90,6 +94,39 @@ def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts
         if name not in rollouts or rollouts[name].commit != r.commit
     )
     return Rollouts(declared, rollouts, (*ended, *state.history)[:HISTORY])
+
+
+class _DeclaredSplits:
+    """Every rule's declared split, by rule name, for the routes of the last call. Each version is
+    planned, so at 10,000 routes a walk of every rule per edit (~10 ms) is replaced by the routes
+    that are not the very objects of the last call (the incremental compile keeps the others)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[ir.Route, ...], dict[str, Split], int] = ((), {}, 0)
+
+    def of(self, routes: tuple[ir.Route, ...]) -> Mapping[str, Split]:
+        last_routes, last, rules = self._last  # one read: a racing call replaces all three at once
+        if routes is last_routes:
+            return last
+        declared = None
+        if len(routes) == len(last_routes) and len(last) == rules:  # rule names were unique
+            changed = list(compress(range(len(routes)), map(operator.is_not, last_routes, routes)))
+            declared = dict(last)
+            for index in changed:
+                for rule in last_routes[index].rules:
+                    del declared[rule.name]
+                    rules -= 1
+            for index in changed:
+                declared.update((rule.name, split_of(rule.backends)) for rule in routes[index].rules)
+                rules += len(routes[index].rules)
+        if declared is None or len(declared) != rules:  # a rule name twice: the last one wins
+            declared = {rule.name: split_of(rule.backends) for route in routes for rule in route.rules}
+            rules = sum(len(route.rules) for route in routes)
+        self._last = (routes, declared, rules)
+        return declared
+
+
+_DECLARED = _DeclaredSplits()
 
 
 def _ended(rollout: RuleRollout, version: str) -> RuleRollout:
