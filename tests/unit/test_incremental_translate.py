@@ -284,3 +284,23 @@ def test_a_backend_edit_rebuilds_only_that_backends_resources() -> None:
     same = [a is b for a, b in zip(first[typeurls.CLUSTER], second[typeurls.CLUSTER], strict=True)]
     assert same == [False, True, True, True]  # b0, b1, b2, b3 by name
     assert translation.states["edge"].built == 0  # no route was built again
+
+
+def test_a_route_to_a_new_backend_builds_that_backends_resources_only() -> None:
+    world = World()
+    world.routes = [
+        ir.Route(f"r{i}", ("edge",), (), (ir.Rule(f"r{i}/0", (), (ir.WeightedBackend(name, 1),)),))
+        for i, name in enumerate(BACKENDS[:3])
+    ]
+    translation = TranslationMemo()
+    first = translate_incrementally(world.inputs().model, "edge", {}, None, translation)
+    rule = ir.Rule("r9/0", (), (ir.WeightedBackend("authz", 1),))
+    world.routes.append(ir.Route("r9", ("edge",), (), (rule,)))
+    second = translate_incrementally(world.inputs().model, "edge", {}, None, translation)
+    names = [cluster.name for cluster in second[typeurls.CLUSTER]]
+    assert names == ["authz", "b0", "b1", "b2"]
+    assert all(a is b for a, b in zip(first[typeurls.CLUSTER], second[typeurls.CLUSTER][1:], strict=True))
+    assert translation.states["edge"].built == 1  # the new route's Envoy route only
+    assert second == translate_gateway(world.inputs().model, "edge", {}, None) | {
+        typeurls.ROUTE: second[typeurls.ROUTE]
+    }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress, count
 
 from google.protobuf.message import Message
 
@@ -110,11 +111,24 @@ class EncodingMemo:
         elif last[0] is given or (len(last[0]) == len(given) and all(map(operator.is_, last[0], given))):
             encoded = last[1]  # the very same items: the very same encodings
         else:
-            # The last list keeps its items alive, so their ids stand for them.
-            known = dict(zip(map(id, last[0]), last[1], strict=True))
-            encoded = [known.get(id(item)) or self._encoded(type_url, item) for item in given]
+            encoded = self._patched(type_url, last, given)
         self._used_lists[key] = (given, encoded)
         return encoded
+
+    def _patched(self, type_url: str, last: _Listed, given: Sequence[ResourceInput]) -> list[EncodedResource]:
+        """The encodings of ``given``, a list like the last one but for a window in the middle (a
+        resource replaced, added or removed in a sorted list): the items before and after the window
+        are found in C, only the window is looked at one by one."""
+        items, encodings = last
+        shorter = min(len(items), len(given))
+        start = _same_run(items, given, shorter)
+        end = min(_same_run(reversed(items), reversed(given), shorter), shorter - start)
+        # The last list keeps its items alive, so their ids stand for them.
+        known = dict(zip(map(id, items), encodings, strict=True))
+        window = [
+            known.get(id(item)) or self._encoded(type_url, item) for item in given[start : len(given) - end]
+        ]
+        return [*encodings[:start], *window, *encodings[len(items) - end :]]
 
     def _encoded(self, type_url: str, item: ResourceInput) -> EncodedResource:
         if isinstance(item, EncodedResource):
@@ -145,6 +159,12 @@ class EncodingMemo:
         self._used_lists = {}
         self._older_by_name = self._used_by_name
         self._used_by_name = {}
+
+
+def _same_run(first: Iterable[object], second: Iterable[object], shorter: int) -> int:
+    """How many leading items of the two are the very same objects (counted in C); ``shorter``: the
+    length of the shorter one."""
+    return next(compress(count(), map(operator.is_not, first, second)), shorter)
 
 
 def _is_concatenation(whole: bytes, head: bytes, tail: bytes) -> bool:

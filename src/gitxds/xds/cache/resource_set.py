@@ -6,12 +6,22 @@ derived from a set (its version, its SotW response body, the names it references
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
+from operator import attrgetter, methodcaller
 
+from gitxds import typeurls
 from gitxds.hashing import content_hash
 from gitxds.xds.cache.encoding import EncodedResource, string_field
 from gitxds.xds.cache.references import Reference
 
+_NAME = attrgetter("name")
+_NAMED = attrgetter("named")
+_VERSION = attrgetter("version")
+_NONE: frozenset[str] = frozenset()
+_ALL_TYPES = frozenset(typeurls.PUSH_ORDER)
+_FEW = 8  # resources in a table up to which named() keeps one object when they share it
 _CHECKS_KEPT = 8  # names sets remembered per set (each source table asks with its own)
 
 
@@ -43,7 +53,8 @@ class ResourceSet:
 
     @classmethod
     def of(cls, type_url: str, resources: Iterable[EncodedResource]) -> ResourceSet:
-        return cls(type_url, {resource.name: resource for resource in resources})
+        listed = list(resources)
+        return cls(type_url, dict(zip(map(_NAME, listed), listed, strict=True)))
 
     def __len__(self) -> int:
         return len(self.resources)
@@ -67,7 +78,11 @@ class ResourceSet:
     def version(self) -> str:
         """Content hash over every (name, version): equal contents give equal versions on every replica."""
         if self._version is None:
-            pairs = sorted(f"{name}\x00{resource.version}" for name, resource in self.resources.items())
+            names = list(self.resources)
+            versions = map(_VERSION, self.resources.values())
+            pairs: Iterable[str] = map("\x00".join, zip(names, versions, strict=True))
+            if not all(map(operator.lt, names, names[1:])):  # in name order (the usual): no sort
+                pairs = sorted(pairs)
             self._version = content_hash("\n".join(pairs).encode())
         return self._version
 
@@ -106,10 +121,19 @@ class ResourceSet:
     def named(self, type_url: str) -> frozenset[str]:
         """The names of resources of ``type_url`` that some resource in this set names."""
         names = self._named.get(type_url)
+        if names is None and len(self.resources) > _FEW and not self._named:
+            # One pass in C for the types named at all: most tables name one type or none.
+            for absent in _ALL_TYPES - set(chain.from_iterable(map(_NAMED, self.resources.values()))):
+                self._named[absent] = _NONE
+            names = self._named.get(type_url)
         if names is None:
-            # Distinct objects only: the route configurations of a gateway's listeners share theirs.
-            parts = {id(each): each for r in self.resources.values() if (each := r.named.get(type_url))}
-            names = next(iter(parts.values())) if len(parts) == 1 else frozenset().union(*parts.values())
+            named = map(methodcaller("get", type_url, _NONE), map(_NAMED, self.resources.values()))
+            if len(self.resources) > _FEW:
+                names = frozenset(chain.from_iterable(named))  # in C: a table of 10,000 clusters
+            else:
+                # Distinct objects only: the route configurations of a gateway's listeners share theirs.
+                parts = {id(each): each for each in named if each}
+                names = next(iter(parts.values())) if len(parts) == 1 else frozenset().union(*parts.values())
             self._named[type_url] = names
         return names
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.message import Message
@@ -67,7 +69,7 @@ class Snapshot:
             if earlier is not None and _same_objects(earlier, items):
                 tables[type_url] = earlier
             else:
-                tables[type_url] = _table(type_url, [_encoded(encoder, type_url, item) for item in items])
+                tables[type_url] = _table(type_url, _all_encoded(encoder, type_url, items))
         unknown = set(resources) - set(typeurls.PUSH_ORDER)
         if unknown:
             raise ValueError(f"unsupported resource types: {sorted(unknown)}")
@@ -153,6 +155,20 @@ def _encoded(encoder: ResourceEncoder, type_url: str, item: ResourceInput) -> En
     if isinstance(item, Message):
         return encoder.encode(type_url, item)
     return encoder.encode_preserialized(type_url, item)
+
+
+def _all_encoded(
+    encoder: ResourceEncoder, type_url: str, items: list[ResourceInput]
+) -> list[EncodedResource]:
+    """``items`` encoded; a list of resources already encoded for this type is checked in C."""
+    if all(map(isinstance, items, repeat(EncodedResource))) and all(
+        map(operator.eq, map(_TYPE_URL, items), repeat(type_url))
+    ):
+        return items
+    return [_encoded(encoder, type_url, item) for item in items]
+
+
+_TYPE_URL = attrgetter("type_url")
 
 
 def _table(type_url: str, encoded: list[EncodedResource]) -> ResourceSet:
