@@ -63,6 +63,8 @@ def policies_of(model: ir.Model, rules: Iterable[str]) -> dict[str, ir.RolloutPo
     """The policy covering each of ``rules`` that ``model`` still has: lookups for the routes of
     those rules, not a walk of every rule (a step at 10,000 routes touches only its own)."""
     wanted = set(rules)
+    if not wanted:
+        return {}  # /status asks on every call, mostly with no rollout at all: no walk of 10,000 routes
     routes = {_route_of(rule) for rule in wanted}
     found: dict[str, ir.RolloutPolicy] = {}
     for route in model.routes:
