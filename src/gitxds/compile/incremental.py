@@ -63,7 +63,7 @@ class _Outcome:
     document: Document
     value: Any  # the IR object; None when it did not compile
     problems: list[Diagnostic]  # why it did not compile
-    looked_up: frozenset[Key]
+    looked_up: tuple[Key, ...]  # may repeat a name
     listed: frozenset[str]  # kinds whose names its problems list
     conflicts: list[Diagnostic]  # why it compiled but is refused (settled after its kind compiled)
 
@@ -182,7 +182,7 @@ class IncrementalCompiler:
         self.compiled += 1
         if value is not None and old is not None and old.value == value:
             value = old.value  # equal: the very same object, so later stages see no change
-        looked_up = frozenset(refs.looked_up)
+        looked_up = tuple(refs.looked_up)
         listed = (
             frozenset(kind for kind, name in looked_up if (kind, name) not in self._seen)
             if problems
@@ -197,10 +197,11 @@ class IncrementalCompiler:
 
     def _unlink(self, key: Key, old: _Outcome) -> None:
         for used in old.looked_up:
-            readers = self._readers[used]
-            readers.discard(key)
-            if not readers:
-                del self._readers[used]
+            readers = self._readers.get(used)
+            if readers is not None:
+                readers.discard(key)
+                if not readers:
+                    del self._readers[used]
         for kind in old.listed:
             self._listers[kind].discard(key)
 
@@ -270,11 +271,11 @@ class IncrementalCompiler:
             self._refs.add(kind, name)
         elif seen is not None:
             self._refs.drop(kind, name)
-        readers = set(self._readers.get(key, ()))
-        if (before is not None and before[0] == _AVAILABLE) != (value is not None):
-            readers |= self._listers[kind]  # the names a failed lookup lists changed
-        for reader_kind, reader in readers:
+        for reader_kind, reader in self._readers.get(key, ()):
             dirty[reader_kind].add(reader)
+        if (before is not None and before[0] == _AVAILABLE) != (value is not None):
+            for reader_kind, reader in self._listers[kind]:  # the names a failed lookup lists changed
+                dirty[reader_kind].add(reader)
 
     def _assemble(self, merge: Merge, model_changed: bool) -> CompileResult:
         load_problems = (merge.diagnostics, merge.rejected)
