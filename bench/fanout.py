@@ -115,6 +115,24 @@ def build_config() -> dict[str, list[Any]]:
     }
 
 
+OPTION_HELP = "a gRPC server option set (KEY=INT) or taken away (KEY=none)"
+
+
+def parse_options(given: list[str]) -> tuple[tuple[str, int | None], ...]:
+    """``KEY=INT`` or ``KEY=none`` (take the server's option away) from the command line."""
+    pairs = (option.split("=", 1) for option in given)
+    return tuple((key, None if value == "none" else int(value)) for key, value in pairs)
+
+
+def changed_options(
+    options: tuple[tuple[str, int], ...], changes: tuple[tuple[str, int | None], ...]
+) -> tuple[tuple[str, int], ...]:
+    """``options`` with ``changes`` applied by key (None removes one). gRPC keeps the first value of a
+    key given twice, so appending would not override."""
+    merged: dict[str, int | None] = {**dict(options), **dict(changes)}
+    return tuple((key, value) for key, value in merged.items() if value is not None)
+
+
 def rss_bytes() -> int:
     """Resident memory after returning freed heap pages to the OS (so transient buffers do not count)."""
     gc.collect()
@@ -274,7 +292,7 @@ async def measure(
     proxies: int,
     *,
     trace_python: bool = False,
-    grpc_options: tuple[tuple[str, int], ...] = (),
+    grpc_options: tuple[tuple[str, int | None], ...] = (),
     timeout: float = 600,
     profile: bool = False,
 ) -> dict[str, float]:
@@ -285,7 +303,7 @@ async def measure(
     from gitxds.xds.server import XdsEvent, XdsServer
     from gitxds.xds.server import server as server_module
 
-    server_module.GRPC_OPTIONS = (*server_module.GRPC_OPTIONS, *grpc_options)
+    server_module.GRPC_OPTIONS = changed_options(server_module.GRPC_OPTIONS, grpc_options)
 
     registry = CollectorRegistry()
     cache = SnapshotCache()
@@ -469,11 +487,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trace-python", action="store_true", help="split Python objects from the rest")
     parser.add_argument("--profile", action="store_true", help="print the server's profile of the change")
     parser.add_argument("--timeout", type=float, default=600, help="seconds each sync may take (default 600)")
-    parser.add_argument(
-        "--grpc-option", action="append", default=[], metavar="KEY=INT", help="extra gRPC server option"
-    )
+    parser.add_argument("--grpc-option", action="append", default=[], metavar="KEY=INT", help=OPTION_HELP)
     args = parser.parse_args(argv)
-    grpc_options = tuple((key, int(value)) for key, value in (o.split("=", 1) for o in args.grpc_option))
+    grpc_options = parse_options(args.grpc_option)
     print(f"load average before: {_load()}")
     print(f"{'variant':8}{'proxies':>8}" + "".join(f"{c:>21}" for c in COLUMNS), flush=True)
     options = {
