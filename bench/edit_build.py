@@ -6,7 +6,7 @@ edit of ``bench.scale``: the weights of route svc-0 change in ``routes/routes-00
 sources of the model:
 
 * ``files``: the edited file is written and loaded through the incremental loader, as serve does
-  (the compile re-creates the IR objects of every document of the re-read file);
+  (the incremental compile hands over a model where only the edited route is a new object);
 * ``one-route``: the served model with exactly route svc-0 replaced (what a compile that keeps every
   untouched object hands over).
 
