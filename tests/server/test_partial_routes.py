@@ -238,3 +238,16 @@ def test_a_changed_field_beside_the_routes_is_never_read_as_routes() -> None:
     old = split_host(host([1, 2, 3]))
     assert edited_host(old, host([1, 2, 3], retries=2)) is None
     assert edited_host(old, host([1, 5, 3], retries=2)) is None
+
+
+@pytest.mark.parametrize("header_bytes", [0, 200, 20_000])  # one-, two- and three-byte lengths
+def test_routes_of_any_length_are_found(header_bytes: int) -> None:
+    long_route = route(1)
+    if header_bytes:
+        long_route.request_headers_to_add.add().header.key = "x" * header_bytes
+    virtual_host = VirtualHost(name="a", domains=["a"], routes=[route(0), long_route, route(2)])
+    value = virtual_host.SerializeToString(deterministic=True)
+    parts = split_host(value)
+    assert len(parts.starts) == 3
+    assert VirtualHost.FromString(parts.with_routes(parts.route_fields())) == virtual_host
+    assert VirtualHost.FromString(parts.with_routes(parts.route_fields(1, 2))).routes == [long_route]

@@ -162,6 +162,8 @@ class ResidentValidator:
             candidate = self._candidate(snapshot, label, narrowed.resources)
             self._cache.set_snapshot(_GROUP, candidate, check=False)
             self.last_push = narrowed
+            shown = "every route" if narrowed.whole else f"{narrowed.routes_sent} new or changed routes"
+            self._log.debug("validator: %s of gateway %r shows Envoy %s", label, gateway, shown)
             try:
                 verdict = await asyncio.wait_for(self._verdict(label, candidate), timeout)
             except TimeoutError:
