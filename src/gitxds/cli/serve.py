@@ -247,4 +247,8 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Reloads build in a worker thread while the event loop answers proxies, access logs and admin
+    # requests; at CPython's default 5 ms switch interval each hand-over of the GIL between them can
+    # add 5 ms to a build that takes 5-10 ms (python -m bench.scale: see docs/operations.md).
+    sys.setswitchinterval(0.001)
     return asyncio.run(serve(options_from(args)))
