@@ -79,7 +79,7 @@ def _route_of(rule: str) -> str:
 
 def plan(state: Rollouts, model: ir.Model, version: str, now: float) -> Rollouts:
     """The rollouts after Git moved to ``model`` (``version``); the first version ever starts none."""
-    declared = _DECLARED.of(model.routes)
+    declared = _Declared(model.routes)
     rollouts: dict[str, RuleRollout] = {}
     for rule, policy in covered_rules(model):
         current = state.rollouts.get(rule.name)
@@ -129,6 +129,44 @@ class _DeclaredSplits:
 
 
 _DECLARED = _DeclaredSplits()
+
+
+class _Declared(Mapping[str, Split]):
+    """The declared splits of ``routes``, worked out on first use. Only covered rules read them, so a
+    version of a config without rollout policies never does (at 10,000 routes, keeping them cost
+    1.5 ms an edit in serve); once read, they are those of ``_DECLARED``, kept across versions."""
+
+    __slots__ = ("_routes", "_splits")
+
+    def __init__(self, routes: tuple[ir.Route, ...]) -> None:
+        self._routes = routes
+        self._splits: Mapping[str, Split] | None = None
+
+    def _all(self) -> Mapping[str, Split]:
+        if self._splits is None:
+            self._splits = _DECLARED.of(self._routes)
+        return self._splits
+
+    def __getitem__(self, rule: str) -> Split:
+        return self._all()[rule]
+
+    def __contains__(self, rule: object) -> bool:
+        return rule in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Declared) and other._routes is self._routes:
+            return True  # the same version's routes: no need to work the splits out
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self._all()) == dict(other._all() if isinstance(other, _Declared) else other)
+
+    __hash__ = None  # type: ignore[assignment]  # like a dict
 
 
 def _ended(rollout: RuleRollout, version: str) -> RuleRollout:
