@@ -4,9 +4,10 @@ The config is the one of ``bench.translate`` (N backends, N routes, one Gateway,
 file). Figures, each a median:
 
   edit      a real ``gitxds serve DIR`` process at 10k; one file is rewritten (editor-style rename)
-            with new weights for one route, and ``/status`` is polled until the new version is the
-            served one. Printed with ``--no-envoy-validate`` and with Envoy validation on. ``build``
-            is the server's own figure for that version (load + compile + translate + snapshot).
+            with new weights for one route, and ``/status`` is polled (every millisecond) until the
+            new version is the served one. Printed with ``--no-envoy-validate`` and with Envoy
+            validation on. ``build`` is the server's own figure for that version (load + compile +
+            translate + snapshot).
   start     the same process from spawn until ``/readyz`` says a version is served.
   cold      load + compile + translate + serialize in one fresh process per run (CPU seconds, the
             collector paused as ``serve`` does), with that process's peak RSS, at 1k, 10k and 50k.
@@ -93,6 +94,7 @@ def wait_served_change(admin: str, previous: str, timeout: float = 60.0) -> dict
         now = served(admin)
         if now.get("version") not in (None, previous):
             return now
+        time.sleep(0.001)  # a poll a millisecond: a tighter loop loads the very server it measures
     raise TimeoutError(f"no new version after {previous}")
 
 
