@@ -175,6 +175,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
         settle_ms = parse_duration(args.rollout_settle)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if quiet_ms < 1:  # the watcher looks for changes every quiet time: 0 would spin a core
+        raise UsageError(f"--debounce {args.debounce}: write at least 1ms")
     if args.git_url is None and not args.dir.is_dir():
         raise UsageError(f"{args.dir} is not a directory")
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
